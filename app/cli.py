@@ -1,0 +1,171 @@
+"""Admin commands: ``flask --app wsgi <group> <command>``.
+
+``db migrate``, ``users create``, ``users plan``, ``keys create``, ``keys revoke``,
+``credits grant``, ``credits balance`` and ``quickstart`` (a demo user and key for the README).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import click
+import psycopg
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app import db, migrate
+from app.queries import credits as credit_queries
+from app.queries import keys as key_queries
+from app.queries import users as user_queries
+from app.security import generate_api_key
+
+db_cli = AppGroup("db", help="Database schema.")
+users_cli = AppGroup("users", help="Users (auth.users + profiles).")
+keys_cli = AppGroup("keys", help="API keys.")
+credits_cli = AppGroup("credits", help="Credit balances.")
+
+
+@db_cli.command("migrate")
+def db_migrate() -> None:
+    """Apply pending supabase/migrations files to DATABASE_URL (or the embedded database)."""
+    with psycopg.connect(current_app.config["DATABASE_URL"], autocommit=True) as conn:
+        applied = migrate.apply_pending(conn)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+def _require_user(conn: psycopg.Connection, email: str) -> dict:
+    user = user_queries.find_by_email(conn, email)
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    return user
+
+
+def create_user(email: str, password: str | None = None) -> dict:
+    """Create a user: through Supabase Auth's admin API when SUPABASE_URL is configured, else
+    directly in the embedded database's ``auth.users``. Returns ``{"id", "email"}``."""
+    config = current_app.config
+    if config["SUPABASE_URL"] and config["SUPABASE_SERVICE_ROLE_KEY"]:
+        from supabase import create_client
+
+        client = create_client(config["SUPABASE_URL"], config["SUPABASE_SERVICE_ROLE_KEY"])
+        attributes = {"email": email, "email_confirm": True}
+        if password:
+            attributes["password"] = password
+        user = client.auth.admin.create_user(attributes).user
+        return {"id": user.id, "email": user.email}
+    with db.connection() as conn:
+        return user_queries.create_local_user(conn, email)
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--password", default=None, help="Only with Supabase Auth (local users have none).")
+def users_create(email: str, password: str | None) -> None:
+    """Create a user (who receives the signup grant)."""
+    try:
+        user = create_user(email, password)
+    except psycopg.errors.UniqueViolation as exc:
+        raise click.ClickException(f"a user with e-mail {email} exists") from exc
+    click.echo(f"created user {user['id']} <{user['email']}>")
+
+
+@users_cli.command("plan")
+@click.argument("email")
+@click.argument("plan")
+def users_plan(email: str, plan: str) -> None:
+    """Set a user's plan (rate-limit tier)."""
+    with db.connection() as conn:
+        user = _require_user(conn, email)
+        user_queries.set_plan(conn, user["id"], plan)
+    click.echo(f"{email}: plan {plan}")
+
+
+def mint_key(user_id: str, name: str, expires_in_days: int | None = None) -> str:
+    """Create a key for ``user_id``; returns the plaintext (shown once, never stored)."""
+    new_key = generate_api_key()
+    expires_at = (
+        datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    )
+    with db.connection() as conn:
+        key_queries.insert(conn, user_id, name, new_key.key_hash, new_key.prefix, expires_at)
+    return new_key.plaintext
+
+
+@keys_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True)
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
+def keys_create(email: str, name: str, expires_in_days: int | None) -> None:
+    """Mint an API key for a user and print it once."""
+    with db.connection() as conn:
+        user = _require_user(conn, email)
+    click.echo(mint_key(user["id"], name, expires_in_days))
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id", type=click.UUID)
+def keys_revoke(key_id: uuid.UUID) -> None:
+    """Revoke a key by id (effective on its next request)."""
+    with db.connection() as conn:
+        row = key_queries.revoke(conn, key_id)
+    if row is None:
+        raise click.ClickException(f"no key {key_id}")
+    click.echo(f"revoked {row['prefix']}... at {row['revoked_at'].isoformat()}")
+
+
+@keys_cli.command("list")
+@click.argument("email")
+def keys_list(email: str) -> None:
+    """List a user's keys (prefix, name, status)."""
+    with db.connection() as conn:
+        user = _require_user(conn, email)
+        rows = key_queries.list_for_user(conn, user["id"])
+    for row in rows:
+        status = "revoked" if row["revoked_at"] else "active"
+        click.echo(f"{row['id']}  {row['prefix']}...  {row['name']}  {status}")
+
+
+@credits_cli.command("grant")
+@click.argument("email")
+@click.argument("amount", type=click.IntRange(min=1))
+@click.option("--ref", default=None, help="Idempotency reference (default: a new uuid).")
+def credits_grant(email: str, amount: int, ref: str | None) -> None:
+    """Grant AMOUNT credits (ledger reason admin_grant), once per --ref."""
+    with db.connection() as conn:
+        user = _require_user(conn, email)
+        row = credit_queries.grant(conn, user["id"], amount, "admin_grant", ref or str(uuid.uuid4()))
+    state = "granted" if row["applied"] else "already granted (same ref)"
+    click.echo(f"{state}; balance {row['balance']}")
+
+
+@credits_cli.command("balance")
+@click.argument("email")
+def credits_balance(email: str) -> None:
+    """Show a user's balance in credits."""
+    with db.connection() as conn:
+        user = _require_user(conn, email)
+        click.echo(str(credit_queries.balance(conn, user["id"])))
+
+
+@click.command("quickstart")
+@click.option("--email", default="demo@example.com", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def quickstart(email: str, port: int) -> None:
+    """Ensure a demo user exists, mint a fresh key for it and print a curl line to try."""
+    with db.connection() as conn:
+        user = user_queries.find_by_email(conn, email)
+    if user is None:
+        user = create_user(email)
+    key = mint_key(user["id"], "quickstart")
+    click.echo(f"Demo user: {email}")
+    click.echo(f"API key (shown once): {key}")
+    click.echo("Try it:")
+    click.echo(f"  curl -s -H 'x-api-key: {key}' http://127.0.0.1:{port}/v1/credits/balance")
+
+
+def init_app(app: Flask) -> None:
+    """Attach the command groups to ``app.cli``."""
+    for group in (db_cli, users_cli, keys_cli, credits_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(quickstart)

@@ -1,0 +1,105 @@
+"""Settings: the only place that reads the environment.
+
+``load_config(environ)`` turns environment variables into a flat dict of typed Flask config
+values and fails fast (``ConfigError``) on bad ones; ``create_app(overrides)`` lays test or
+deployment overrides on top. Every variable is listed, with its default, in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is present but malformed; raised at start-up, never at request time."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _json_dict(env: Mapping[str, str], name: str, default: dict[str, Any]) -> dict[str, Any]:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return dict(default)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} must be a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a JSON object")
+    return value
+
+
+DEFAULT_PLAN_RATE_LIMITS = {
+    "free": "60 per minute",
+    "starter": "300 per minute",
+    "pro": "1200 per minute",
+}
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from ``environ`` (default ``os.environ``).
+
+    Returns a dict of Flask config keys. Raises ``ConfigError`` on malformed values.
+    """
+    env = os.environ if environ is None else environ
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY", ""),
+        # Database: a URL (Supabase pooler in production) or, when empty, the embedded server.
+        "DATABASE_URL": env.get("DATABASE_URL", ""),
+        "EMBEDDED_PG_DIR": env.get("EMBEDDED_PG_DIR", ".data/postgres"),
+        "DB_POOL_MIN_SIZE": _int(env, "DB_POOL_MIN_SIZE", 1, minimum=0),
+        "DB_POOL_MAX_SIZE": _int(env, "DB_POOL_MAX_SIZE", 10, minimum=1),
+        "DB_POOL_TIMEOUT": _float(env, "DB_POOL_TIMEOUT", 10.0),
+        "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 15000, minimum=0),
+        # Requests
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1_000_000, minimum=1024),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # Rate limits: storage URI for flask-limiter and a limit string per plan.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_PLAN_LIMITS": _json_dict(env, "RATELIMIT_PLAN_LIMITS", DEFAULT_PLAN_RATE_LIMITS),
+        "RATELIMIT_DEFAULT_PLAN": env.get("RATELIMIT_DEFAULT_PLAN", "free"),
+        "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
+        # Supabase (Auth proxy, JWT verification, admin user creation).
+        "SUPABASE_URL": env.get("SUPABASE_URL", ""),
+        "SUPABASE_ANON_KEY": env.get("SUPABASE_ANON_KEY", ""),
+        "SUPABASE_SERVICE_ROLE_KEY": env.get("SUPABASE_SERVICE_ROLE_KEY", ""),
+        "SUPABASE_JWT_SECRET": env.get("SUPABASE_JWT_SECRET", ""),
+    }

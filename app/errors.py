@@ -1,0 +1,208 @@
+"""The API's error hierarchy and the only error handlers.
+
+Every error leaves the API in one envelope::
+
+    {"error": {"code": "insufficient_credits", "message": "...",
+               "details": {...}, "request_id": "..."}}
+
+``code`` is stable snake_case and documented in the OpenAPI document; clients branch on it,
+never on ``message``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Base class: an error with an HTTP status, a stable code and optional details.
+
+    Subclasses set ``status`` and ``code``; raise them anywhere below a view.
+    ``headers`` are added to the response (e.g. ``Retry-After``).
+    """
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    default_message: ClassVar[str] = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(ApiError):
+    """400 ``validation_error``: the request's parameters or body are invalid.
+
+    ``details.fields`` lists ``{"field", "message"}`` per bad field.
+    """
+
+    status = 400
+    code = "validation_error"
+    default_message = "The request has invalid fields."
+
+
+class InvalidApiKey(ApiError):
+    """401 ``invalid_api_key``: missing, malformed, unknown, revoked or expired key (one message)."""
+
+    status = 401
+    code = "invalid_api_key"
+    default_message = "The API key is missing, invalid, revoked or expired."
+
+
+class InvalidToken(ApiError):
+    """401 ``invalid_token``: missing or invalid ``Authorization: Bearer`` access token."""
+
+    status = 401
+    code = "invalid_token"
+    default_message = "The bearer token is missing, invalid or expired."
+
+
+class InsufficientCredits(ApiError):
+    """402 ``insufficient_credits``: ``details`` carries ``required`` and ``balance`` (credits)."""
+
+    status = 402
+    code = "insufficient_credits"
+    default_message = "Not enough credits for this call."
+
+
+class Forbidden(ApiError):
+    """403 ``forbidden``: authenticated, but not allowed to do this."""
+
+    status = 403
+    code = "forbidden"
+    default_message = "This API key or user is not allowed to do that."
+
+
+class AccountSuspended(ApiError):
+    """403 ``account_suspended``: the account's keys are suspended (e.g. a payment dispute)."""
+
+    status = 403
+    code = "account_suspended"
+    default_message = "This account is suspended. Contact support."
+
+
+class NotFound(ApiError):
+    """404 ``not_found``: no such route or resource (or not yours)."""
+
+    status = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class MethodNotAllowed(ApiError):
+    """405 ``method_not_allowed``."""
+
+    status = 405
+    code = "method_not_allowed"
+    default_message = "This method is not allowed on this URL."
+
+
+class Conflict(ApiError):
+    """409 ``conflict``: the request conflicts with the current state."""
+
+    status = 409
+    code = "conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class IdempotencyConflict(Conflict):
+    """409 ``idempotency_conflict``: the Idempotency-Key was used for a different request."""
+
+    code = "idempotency_conflict"
+    default_message = "This Idempotency-Key was already used for a different request."
+
+
+class PayloadTooLarge(ApiError):
+    """413 ``payload_too_large``: the request body exceeds ``MAX_CONTENT_LENGTH`` bytes."""
+
+    status = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large."
+
+
+class RateLimited(ApiError):
+    """429 ``rate_limited``: sent with ``Retry-After`` (seconds) and ``X-RateLimit-*`` headers."""
+
+    status = 429
+    code = "rate_limited"
+    default_message = "Too many requests; slow down."
+
+
+class InternalError(ApiError):
+    """500 ``internal_error``: an unexpected failure; the body never carries a stack trace."""
+
+    status = 500
+    code = "internal_error"
+    default_message = "Something went wrong on our side. Quote the request_id if you contact us."
+
+
+class Unavailable(ApiError):
+    """503 ``unavailable``: a dependency (database, auth, billing) is not reachable or configured."""
+
+    status = 503
+    code = "unavailable"
+    default_message = "The service is temporarily unavailable."
+
+
+_HTTP_ERRORS: dict[int, type[ApiError]] = {
+    400: ApiError,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    429: RateLimited,
+}
+
+
+def error_body(err: ApiError) -> dict[str, Any]:
+    """The envelope for ``err``, stamped with the current request id."""
+    return {
+        "error": {
+            "code": err.code,
+            "message": err.message,
+            "details": err.details,
+            "request_id": g.get("request_id"),
+        }
+    }
+
+
+def _respond(err: ApiError):
+    response = jsonify(error_body(err))
+    response.status_code = err.status
+    for name, value in err.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the only error handlers: ApiError, werkzeug HTTP errors, anything else (500)."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return _respond(err)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        cls = _HTTP_ERRORS.get(err.code or 500)
+        if cls is None:
+            api_err = ApiError(err.description)
+            api_err.status = err.code or 500  # type: ignore[misc]
+            return _respond(api_err)
+        return _respond(cls())
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return _respond(InternalError())

@@ -1,0 +1,88 @@
+"""Apply ``supabase/migrations/*.sql`` and record them the way the Supabase CLI does.
+
+Applied versions go to ``supabase_migrations.schema_migrations`` (``version``, ``name``,
+``statements``), the table ``supabase db push`` reads, so this runner and the CLI agree about what
+is applied. Each file runs in its own transaction; an advisory lock keeps two processes from
+migrating at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
+COMPAT_SQL = Path(__file__).resolve().parent / "embedded" / "supabase_compat.sql"
+
+_FILE_RE = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
+_LOCK_KEY = 7_283_412_001  # arbitrary, constant: pg_advisory_xact_lock key for migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file: ``version`` is its 14-digit timestamp, ``name`` the rest."""
+
+    version: str
+    name: str
+    path: Path
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Migration files in ``directory``, ordered by version.
+
+    Raises ``ValueError`` for a ``.sql`` file whose name is not ``YYYYMMDDHHMMSS_name.sql``.
+    """
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_RE.match(path.name)
+        if not match:
+            raise ValueError(f"migration file name must be YYYYMMDDHHMMSS_name.sql: {path.name}")
+        found.append(Migration(match.group(1), match.group(2), path))
+    return found
+
+
+def apply_compat(conn: psycopg.Connection) -> None:
+    """Apply the Supabase-compatibility layer (embedded Postgres only, never on Supabase)."""
+    with conn.transaction():
+        conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+        conn.execute(COMPAT_SQL.read_text())
+
+
+_LOCK_SQL = "select pg_advisory_xact_lock(%s)"
+
+
+def apply_pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the migrations not yet recorded; return the versions applied now, in order.
+
+    ``conn`` must be in autocommit mode. A failing file rolls back alone and raises.
+    """
+    with conn.transaction():
+        conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+        conn.execute("create schema if not exists supabase_migrations")
+        conn.execute(
+            "create table if not exists supabase_migrations.schema_migrations ("
+            " version text primary key, statements text[], name text)"
+        )
+    applied_now = []
+    for migration in discover(directory):
+        with conn.transaction():
+            conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+            done = conn.execute(
+                "select 1 from supabase_migrations.schema_migrations where version = %s",
+                (migration.version,),
+            ).fetchone()
+            if done:
+                continue
+            sql = migration.path.read_text()
+            conn.execute(sql)
+            conn.execute(
+                "insert into supabase_migrations.schema_migrations (version, name, statements)"
+                " values (%s, %s, %s)",
+                (migration.version, migration.name, [sql]),
+            )
+        applied_now.append(migration.version)
+    return applied_now

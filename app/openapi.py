@@ -1,0 +1,74 @@
+"""Shared OpenAPI pieces: the error envelope schema, security schemes and error responses.
+
+Request and response models are pydantic models declared next to their views; flask-openapi3
+validates requests with them and builds the OpenAPI 3.1 document from the same models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from app.errors import ApiError, InternalError, InvalidApiKey, RateLimited, ValidationFailed
+
+API_KEY_SECURITY = [{"ApiKeyAuth": []}]
+BEARER_SECURITY = [{"BearerAuth": []}]
+
+SECURITY_SCHEMES = {
+    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key",
+                   "description": "An API key (cs_live_...). Create one in the dashboard."},
+    "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "A Supabase Auth access token (dashboard endpoints)."},
+}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable snake_case error code; branch on this.")
+    message: str = Field(description="Human-readable explanation; may change.")
+    details: dict[str, Any] = Field(description="Code-specific details (e.g. required, balance).")
+    request_id: str | None = Field(description="This request's id; quote it to support.")
+
+
+class ErrorResponse(BaseModel):
+    """The one error envelope every endpoint uses."""
+
+    error: ErrorBody
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def error_responses(*errors: type[ApiError]) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses for ``errors`` (grouped by status, codes listed in the description).
+
+    Every endpoint also documents 400 ``validation_error`` and 500 ``internal_error``.
+    """
+    by_status: dict[int, list[str]] = {}
+    for err in (ValidationFailed, *errors, InternalError):
+        codes = by_status.setdefault(err.status, [])
+        if err.code not in codes:
+            codes.append(err.code)
+    return {
+        status: {
+            "description": "Error codes: " + ", ".join(f"`{c}`" for c in codes),
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+        for status, codes in sorted(by_status.items())
+    }
+
+
+API_KEY_ERRORS = (InvalidApiKey, RateLimited)
+
+
+def validation_error_callback(exc: ValidationError):  # noqa: ANN201 - raises, never returns
+    """flask-openapi3 hook: turn pydantic's error into 400 ``validation_error`` naming fields."""
+    fields = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "body",
+            "message": error["msg"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    raise ValidationFailed(details={"fields": fields})
+

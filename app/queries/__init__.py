@@ -1,0 +1,1 @@
+"""Every SQL statement of the app, as plain functions ``(conn, ...) -> dict``; no Flask here."""

@@ -1,0 +1,191 @@
+"""API keys: format, checksum, hashing, and the ``api_key_required`` view decorator.
+
+Key format (GitHub's token design): ``cs_live_`` + 30 base62 characters from ``secrets``
+(178 bits) + 6 base62 characters of the CRC32 of the random part. A leaked key is recognisable
+by its prefix, and a malformed or mistyped one is rejected before any database call. Only the
+SHA-256 of a key (hex) and its first 12 characters (``prefix``) are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from uuid import UUID
+
+from flask import g, request
+
+from app import db, limits
+from app.errors import InvalidApiKey
+from app.queries import credits as credit_queries
+
+KEY_PREFIX = "cs_live_"
+_RANDOM_LEN = 30
+_CHECKSUM_LEN = 6
+KEY_LENGTH = len(KEY_PREFIX) + _RANDOM_LEN + _CHECKSUM_LEN
+DISPLAY_PREFIX_LEN = 12
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_BASE62_SET = frozenset(_BASE62)
+API_KEY_HEADER = "x-api-key"
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    while number:
+        number, rem = divmod(number, 62)
+        digits.append(_BASE62[rem])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+def _checksum(random_part: str) -> str:
+    return _base62(zlib.crc32(random_part.encode()), _CHECKSUM_LEN)
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A freshly generated key: ``plaintext`` is shown once and never stored."""
+
+    plaintext: str
+    key_hash: str
+    prefix: str
+
+
+def generate_api_key() -> NewApiKey:
+    """A new random key with its SHA-256 hex hash and display prefix."""
+    random_part = "".join(secrets.choice(_BASE62) for _ in range(_RANDOM_LEN))
+    plaintext = KEY_PREFIX + random_part + _checksum(random_part)
+    return NewApiKey(plaintext, hash_api_key(plaintext), plaintext[:DISPLAY_PREFIX_LEN])
+
+
+def hash_api_key(plaintext: str) -> str:
+    """Hex SHA-256 of a key: the only form stored in ``public.api_keys.key_hash``."""
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def is_well_formed(candidate: str) -> bool:
+    """True when ``candidate`` has the key format and a correct CRC32 checksum (no I/O)."""
+    if len(candidate) != KEY_LENGTH or not candidate.startswith(KEY_PREFIX):
+        return False
+    body = candidate[len(KEY_PREFIX) :]
+    if not _BASE62_SET.issuperset(body):
+        return False
+    random_part, checksum = body[:_RANDOM_LEN], body[_RANDOM_LEN:]
+    return secrets.compare_digest(_checksum(random_part), checksum)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's owner, the key, the plan, and the balance after any charge.
+
+    ``charged`` is the credits taken by this request, under ledger ref ``ref``.
+    """
+
+    user_id: UUID
+    api_key_id: UUID
+    plan: str
+    balance: int
+    charged: int
+    ref: str
+
+
+class _PlanCache:
+    """Per-process memory of key hash -> plan, so the rate limit can be chosen before the
+    database is asked. Entries live ``ttl`` seconds; a plan change shows within that time."""
+
+    def __init__(self, ttl: float = 60.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, key_hash: str) -> str | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, plan: str) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key_hash] = (plan, time.monotonic() + self.ttl)
+
+
+plan_cache = _PlanCache()
+
+
+def presented_key_hash() -> str:
+    """Hash of the well-formed key in the ``x-api-key`` header.
+
+    Raises 401 ``invalid_api_key`` when it is missing, malformed or has a bad checksum; the
+    database is not consulted for those.
+    """
+    candidate = request.headers.get(API_KEY_HEADER, "").strip()
+    if not is_well_formed(candidate):
+        raise InvalidApiKey()
+    return hash_api_key(candidate)
+
+
+def charge(cost: int) -> Principal:
+    """Authenticate the request's key and take ``cost`` credits in one ``spend_credits`` call.
+
+    ``cost = 0`` authenticates only. The ledger ref is the request id. Stores and returns the
+    ``Principal`` (``g.principal``). Errors: 401 ``invalid_api_key``, 402
+    ``insufficient_credits`` (details ``required``, ``balance``), 403 ``account_suspended``.
+    """
+    key_hash = g.api_key_hash
+    ref = g.request_id
+    with db.connection() as conn:
+        row = credit_queries.spend(conn, key_hash, cost, ref)
+    plan_cache.put(key_hash, row["plan"])
+    principal = Principal(
+        user_id=row["user_id"],
+        api_key_id=row["api_key_id"],
+        plan=row["plan"],
+        balance=row["balance"],
+        charged=cost,
+        ref=ref,
+    )
+    g.principal = principal
+    return principal
+
+
+def refund_charge(principal: Principal) -> dict[str, Any] | None:
+    """Give back this request's charge (``refund_credits(ref)``), at most once. None if free."""
+    if principal.charged == 0:
+        return None
+    with db.connection() as conn:
+        return credit_queries.refund(conn, principal.ref)
+
+
+def api_key_required(cost: int | None = 0) -> Callable:
+    """Decorator for ``/v1`` views paid or identified with an ``x-api-key``.
+
+    Order per request: the key's format and checksum (401 without a database call), then the
+    per-plan rate limit keyed by the key's hash (429 ``rate_limited``), then ``charge(cost)``.
+    ``cost=None`` leaves charging to the view, which calls ``charge(n)`` once it knows the price.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def charged(*args: Any, **kwargs: Any) -> Any:
+            if cost is not None:
+                charge(cost)
+            return view(*args, **kwargs)
+
+        limited = limits.api_key_limit(charged)
+
+        @wraps(view)
+        def authenticated(*args: Any, **kwargs: Any) -> Any:
+            key_hash = presented_key_hash()
+            g.api_key_hash = key_hash
+            g.rate_plan = plan_cache.get(key_hash)
+            return limited(*args, **kwargs)
+
+        authenticated.api_key_cost = cost  # read by the OpenAPI builder
+        return authenticated
+
+    return decorate
