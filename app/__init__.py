@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
-
 from datetime import date, datetime
+from typing import Any
 
 from flask import g, request
 from flask.json.provider import DefaultJSONProvider
@@ -15,7 +14,7 @@ from flask_openapi3 import Info, OpenAPI
 
 from app import db, errors, limits, logs
 from app.config import load_config
-from app.openapi import SECURITY_SCHEMES, ErrorResponse, validation_error_callback
+from app.openapi import SECURITY_SCHEMES, validation_error_callback
 
 __version__ = "0.1.0"
 log = logging.getLogger("app.request")
@@ -52,7 +51,6 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
             ),
         ),
         security_schemes=SECURITY_SCHEMES,
-        responses={500: ErrorResponse},
         validation_error_status=400,
         validation_error_callback=validation_error_callback,
         doc_prefix="/docs",
@@ -88,7 +86,7 @@ def _init_request_ids(app: OpenAPI) -> None:
         g.started = time.perf_counter()
 
     @app.after_request
-    def _finish(response):  # noqa: ANN001, ANN202
+    def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if response.status_code != 429:
             response.headers.pop("Retry-After", None)

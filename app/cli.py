@@ -84,9 +84,7 @@ def users_plan(email: str, plan: str) -> None:
 def mint_key(user_id: str, name: str, expires_in_days: int | None = None) -> str:
     """Create a key for ``user_id``; returns the plaintext (shown once, never stored)."""
     new_key = generate_api_key()
-    expires_at = (
-        datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-    )
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with db.connection() as conn:
         key_queries.insert(conn, user_id, name, new_key.key_hash, new_key.prefix, expires_at)
     return new_key.plaintext
@@ -134,7 +132,9 @@ def credits_grant(email: str, amount: int, ref: str | None) -> None:
     """Grant AMOUNT credits (ledger reason admin_grant), once per --ref."""
     with db.connection() as conn:
         user = _require_user(conn, email)
-        row = credit_queries.grant(conn, user["id"], amount, "admin_grant", ref or str(uuid.uuid4()))
+        row = credit_queries.grant(
+            conn, user["id"], amount, "admin_grant", ref or str(uuid.uuid4())
+        )
     state = "granted" if row["applied"] else "already granted (same ref)"
     click.echo(f"{state}; balance {row['balance']}")
 

@@ -55,7 +55,10 @@ class ValidationFailed(ApiError):
 
 
 class InvalidApiKey(ApiError):
-    """401 ``invalid_api_key``: missing, malformed, unknown, revoked or expired key (one message)."""
+    """401 ``invalid_api_key``: missing, malformed, unknown, revoked or expired key.
+
+    All cases share one public message, so a caller cannot probe which keys exist.
+    """
 
     status = 401
     code = "invalid_api_key"
@@ -150,7 +153,7 @@ class InternalError(ApiError):
 
 
 class Unavailable(ApiError):
-    """503 ``unavailable``: a dependency (database, auth, billing) is not reachable or configured."""
+    """503 ``unavailable``: a dependency (database, auth, billing) is unreachable or unset."""
 
     status = 503
     code = "unavailable"
@@ -195,12 +198,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        cls = _HTTP_ERRORS.get(err.code or 500)
-        if cls is None:
-            api_err = ApiError(err.description)
-            api_err.status = err.code or 500  # type: ignore[misc]
-            return _respond(api_err)
-        return _respond(cls())
+        cls = _HTTP_ERRORS.get(err.code or 500, ApiError)
+        response = _respond(cls())
+        response.status_code = err.code or 500
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, ValidationError
 
-from app.errors import ApiError, InternalError, InvalidApiKey, RateLimited, ValidationFailed
+from app.errors import ApiError, InvalidApiKey, RateLimited, ValidationFailed
 
 API_KEY_SECURITY = [{"ApiKeyAuth": []}]
 BEARER_SECURITY = [{"BearerAuth": []}]
 
 SECURITY_SCHEMES = {
-    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key",
-                   "description": "An API key (cs_live_...). Create one in the dashboard."},
-    "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "A Supabase Auth access token (dashboard endpoints)."},
+    "ApiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "An API key (cs_live_...). Create one in the dashboard.",
+    },
+    "BearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A Supabase Auth access token (dashboard endpoints).",
+    },
 }
 
 
@@ -42,10 +51,11 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 def error_responses(*errors: type[ApiError]) -> dict[int, dict[str, Any]]:
     """OpenAPI responses for ``errors`` (grouped by status, codes listed in the description).
 
-    Every endpoint also documents 400 ``validation_error`` and 500 ``internal_error``.
+    Every endpoint also documents 400 ``validation_error``; ``resource_blueprint`` adds 500
+    ``internal_error`` (which also publishes the ``ErrorResponse`` schema).
     """
     by_status: dict[int, list[str]] = {}
-    for err in (ValidationFailed, *errors, InternalError):
+    for err in (ValidationFailed, *errors):
         codes = by_status.setdefault(err.status, [])
         if err.code not in codes:
             codes.append(err.code)
@@ -61,7 +71,26 @@ def error_responses(*errors: type[ApiError]) -> dict[int, dict[str, Any]]:
 API_KEY_ERRORS = (InvalidApiKey, RateLimited)
 
 
-def validation_error_callback(exc: ValidationError):  # noqa: ANN201 - raises, never returns
+def resource_blueprint(
+    name: str,
+    import_name: str,
+    url_prefix: str | None,
+    description: str,
+    security: list[dict[str, list]] | None = None,
+) -> APIBlueprint:
+    """A ``/v1`` resource blueprint: one OpenAPI tag, optional security, and the documented
+    500 ``internal_error`` envelope on every operation."""
+    return APIBlueprint(
+        name,
+        import_name,
+        url_prefix=url_prefix,
+        abp_tags=[Tag(name=name, description=description)],
+        abp_security=security,
+        abp_responses={500: ErrorResponse},
+    )
+
+
+def validation_error_callback(exc: ValidationError):
     """flask-openapi3 hook: turn pydantic's error into 400 ``validation_error`` naming fields."""
     fields = [
         {
@@ -71,4 +100,3 @@ def validation_error_callback(exc: ValidationError):  # noqa: ANN201 - raises, n
         for error in exc.errors(include_url=False, include_input=False)
     ]
     raise ValidationFailed(details={"fields": fields})
-

@@ -8,8 +8,6 @@ from uuid import UUID
 
 import psycopg
 
-KEY_COLUMNS = "id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at"
-
 
 def insert(
     conn: psycopg.Connection,
@@ -23,7 +21,8 @@ def insert(
     """Store a new key's hash and display prefix; returns the public columns."""
     return conn.execute(
         "insert into public.api_keys (user_id, name, key_hash, prefix, expires_at, scopes)"
-        f" values (%s, %s, %s, %s, %s, %s) returning {KEY_COLUMNS}",
+        " values (%s, %s, %s, %s, %s, %s)"
+        " returning id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at",
         (user_id, name, key_hash, prefix, expires_at, scopes or []),
     ).fetchone()
 
@@ -31,8 +30,8 @@ def insert(
 def revoke(conn: psycopg.Connection, key_id: UUID | str) -> dict[str, Any] | None:
     """Revoke a key now (idempotent: an already revoked key keeps its time). None if unknown."""
     return conn.execute(
-        "update public.api_keys set revoked_at = coalesce(revoked_at, now())"
-        f" where id = %s returning {KEY_COLUMNS}",
+        "update public.api_keys set revoked_at = coalesce(revoked_at, now()) where id = %s"
+        " returning id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at",
         (key_id,),
     ).fetchone()
 
@@ -40,6 +39,7 @@ def revoke(conn: psycopg.Connection, key_id: UUID | str) -> dict[str, Any] | Non
 def list_for_user(conn: psycopg.Connection, user_id: UUID | str) -> list[dict[str, Any]]:
     """A user's keys, newest first, without hashes."""
     return conn.execute(
-        f"select {KEY_COLUMNS} from public.api_keys where user_id = %s order by created_at desc",
+        "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at"
+        " from public.api_keys where user_id = %s order by created_at desc",
         (user_id,),
     ).fetchall()

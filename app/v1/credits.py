@@ -5,19 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import g
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from app import db
 from app.errors import AccountSuspended
-from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses
+from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
 from app.pagination import PageQuery, decode_cursor, page
 from app.queries import credits as credit_queries
 from app.security import api_key_required
 
-tag = Tag(name="credits", description="Your credit balance and its history. Free calls.")
-bp = APIBlueprint("credits", __name__, url_prefix="/credits", abp_tags=[tag],
-                  abp_security=API_KEY_SECURITY)
+bp = resource_blueprint(
+    "credits",
+    __name__,
+    "/credits",
+    "Your credit balance and its history. Free calls.",
+    API_KEY_SECURITY,
+)
 
 _ERRORS = error_responses(*API_KEY_ERRORS, AccountSuspended)
 

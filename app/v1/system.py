@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from app import db
 from app.errors import Unavailable
-from app.openapi import error_responses
+from app.openapi import error_responses, resource_blueprint
 
-tag = Tag(name="system", description="Health and API description; no authentication.")
-bp = APIBlueprint("system", __name__, abp_tags=[tag])
-v1_bp = APIBlueprint("v1_system", __name__, abp_tags=[tag])
+_DESCRIPTION = "Health and API description; no authentication."
+bp = resource_blueprint("system", __name__, None, _DESCRIPTION)
+v1_bp = resource_blueprint("v1_system", __name__, None, _DESCRIPTION)
 
 
 class Health(BaseModel):

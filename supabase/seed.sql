@@ -1,0 +1,1 @@
+-- Local seed data (supabase db reset). Credit packs are seeded by their migration.
