@@ -12,7 +12,7 @@ from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 
-from app import db, errors, limits, logs
+from app import db, errors, limits, logs, tokens
 from app.config import load_config
 from app.openapi import SECURITY_SCHEMES, validation_error_callback
 
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     _init_request_ids(app)
     db.init_app(app)
     limits.init_app(app)
+    tokens.init_app(app)
 
     from app import cli
     from app.v1 import register as register_v1

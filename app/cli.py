@@ -19,6 +19,7 @@ from app.queries import credits as credit_queries
 from app.queries import keys as key_queries
 from app.queries import users as user_queries
 from app.security import generate_api_key
+from app.tokens import mint_access_token
 
 db_cli = AppGroup("db", help="Database schema.")
 users_cli = AppGroup("users", help="Users (auth.users + profiles).")
@@ -148,6 +149,20 @@ def credits_balance(email: str) -> None:
         click.echo(str(credit_queries.balance(conn, user["id"])))
 
 
+tokens_cli = AppGroup("tokens", help="Access tokens for the embedded default.")
+
+
+@tokens_cli.command("mint")
+@click.argument("email")
+@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+def tokens_mint(email: str, ttl: int) -> None:
+    """Print an access token for a local user (``Authorization: Bearer ...``), signed with the
+    local JWT secret. Production tokens come from Supabase Auth (/v1/auth/login)."""
+    with db.connection() as conn:
+        user = _require_user(conn, email)
+    click.echo(mint_access_token(str(user["id"]), user["email"], ttl))
+
+
 @click.command("quickstart")
 @click.option("--email", default="demo@example.com", show_default=True)
 @click.option("--port", default=8000, show_default=True)
@@ -166,6 +181,6 @@ def quickstart(email: str, port: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the command groups to ``app.cli``."""
-    for group in (db_cli, users_cli, keys_cli, credits_cli):
+    for group in (db_cli, users_cli, keys_cli, credits_cli, tokens_cli):
         app.cli.add_command(group)
     app.cli.add_command(quickstart)

@@ -102,4 +102,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SUPABASE_ANON_KEY": env.get("SUPABASE_ANON_KEY", ""),
         "SUPABASE_SERVICE_ROLE_KEY": env.get("SUPABASE_SERVICE_ROLE_KEY", ""),
         "SUPABASE_JWT_SECRET": env.get("SUPABASE_JWT_SECRET", ""),
+        # -- accounts: auth proxy and API-key management --
+        # -- billing: Stripe --
+        # -- scraping: fetcher, profile endpoint, cache --
+        # -- jobs: batch lookups --
     }

@@ -12,6 +12,7 @@ when the URL points at a transaction-mode pooler (Supabase's port 6543), which c
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,3 +92,16 @@ def connection() -> Iterator[psycopg.Connection]:
     except (PoolTimeout, psycopg.OperationalError) as exc:
         log.error("database unavailable: %s", type(exc).__name__)
         raise Unavailable("The database is not reachable right now.") from exc
+
+
+@contextmanager
+def as_user(claims: dict) -> Iterator[psycopg.Connection]:
+    """A transaction that runs as PostgREST runs a browser's request: ``set local role
+    authenticated`` and ``request.jwt.claims`` set to the verified token's ``claims``, so the
+    same RLS policies decide what the user may read and write. Commits on success."""
+    with connection() as conn, conn.transaction():
+        conn.execute("set local role authenticated")
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)", (json.dumps(claims, default=str),)
+        )
+        yield conn

@@ -1,4 +1,5 @@
-"""API keys: format, checksum, hashing, and the ``api_key_required`` view decorator.
+"""API keys (format, checksum, hashing) and the view decorators ``api_key_required`` and
+``bearer_required``.
 
 Key format (GitHub's token design): ``cs_live_`` + 30 base62 characters from ``secrets``
 (178 bits) + 6 base62 characters of the CRC32 of the random part. A leaked key is recognisable
@@ -20,8 +21,8 @@ from uuid import UUID
 
 from flask import g, request
 
-from app import db, limits
-from app.errors import InvalidApiKey
+from app import db, limits, tokens
+from app.errors import InvalidApiKey, InvalidToken
 from app.queries import credits as credit_queries
 
 KEY_PREFIX = "cs_live_"
@@ -189,3 +190,40 @@ def api_key_required(cost: int | None = 0) -> Callable:
         return authenticated
 
     return decorate
+
+
+@dataclass(frozen=True)
+class BearerUser:
+    """A dashboard caller authenticated by a Supabase access token (``claims`` verified)."""
+
+    user_id: UUID
+    claims: dict[str, Any]
+
+
+def presented_bearer() -> BearerUser:
+    """The verified ``Authorization: Bearer`` token of this request.
+
+    Raises 401 ``invalid_token`` when the header is missing, not Bearer, or the token fails
+    verification (``app.tokens.verify_access_token``).
+    """
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken()
+    claims = tokens.verify_access_token(token.strip())
+    try:
+        user_id = UUID(claims["sub"])
+    except ValueError as exc:
+        raise InvalidToken() from exc
+    return BearerUser(user_id=user_id, claims=claims)
+
+
+def bearer_required(view: Callable) -> Callable:
+    """Decorator for dashboard views: sets ``g.bearer`` (a ``BearerUser``) or raises 401
+    ``invalid_token``. Queries on the user's behalf run through ``app.db.as_user(claims)``."""
+
+    @wraps(view)
+    def authenticated(*args: Any, **kwargs: Any) -> Any:
+        g.bearer = presented_bearer()
+        return view(*args, **kwargs)
+
+    return authenticated
