@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -26,14 +28,19 @@ EXTRA_TABLES_TO_CLEAN: list[str] = []
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, disposable Postgres for the whole session."""
+def database_url() -> Iterator[str]:
+    """A migrated, disposable Postgres for the whole session.
+
+    Its data directory is a fresh ``/tmp/creatorscrape-test-pg-*`` (not pytest's tmp_path, whose
+    private parent directory the unprivileged server user cannot enter when tests run as root).
+    """
     url = os.environ.get("TEST_DATABASE_URL")
     server = None
     if not url:
         import pgserver
 
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+        data_dir = Path(tempfile.mkdtemp(prefix="creatorscrape-test-pg-"))
+        server = pgserver.get_server(data_dir, cleanup_mode="delete")
         url = server.get_uri()
         with psycopg.connect(url, autocommit=True) as conn:
             migrate.apply_compat(conn)
