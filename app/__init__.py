@@ -60,6 +60,8 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     app.json = JSONProvider(app)
 
     logs.configure(app.config["LOG_LEVEL"])
+    if app.config["FETCH_ALLOW_LOOPBACK"]:
+        log.warning("FETCH_ALLOW_LOOPBACK is on: the fetcher may reach 127.0.0.1. Test-only.")
     errors.init_app(app)
     _init_request_ids(app)
     db.init_app(app)

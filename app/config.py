@@ -105,5 +105,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # -- accounts: auth proxy and API-key management --
         # -- billing: Stripe --
         # -- scraping: fetcher, profile endpoint, cache --
+        "FETCH_CONNECT_TIMEOUT": _float(env, "FETCH_CONNECT_TIMEOUT", 5.0),
+        "FETCH_READ_TIMEOUT": _float(env, "FETCH_READ_TIMEOUT", 10.0),
+        "FETCH_DEADLINE": _float(env, "FETCH_DEADLINE", 20.0),
+        "FETCH_MAX_BYTES": _int(env, "FETCH_MAX_BYTES", 5_000_000, minimum=1024),
+        "FETCH_MAX_REDIRECTS": _int(env, "FETCH_MAX_REDIRECTS", 5),
+        "FETCH_RETRIES": _int(env, "FETCH_RETRIES", 2),
+        # TEST-ONLY: lets the fetcher reach 127.0.0.1 (local fixture servers). Never in production.
+        "FETCH_ALLOW_LOOPBACK": _bool(env, "FETCH_ALLOW_LOOPBACK", False),
+        "PROFILE_CACHE_TTL": _int(env, "PROFILE_CACHE_TTL", 86400),
+        "PROFILE_COST": _int(env, "PROFILE_COST", 1, minimum=1),
+        "PROFILE_CACHE_HIT_COST": _int(env, "PROFILE_CACHE_HIT_COST", 1),
+        "IDEMPOTENCY_TTL": _int(env, "IDEMPOTENCY_TTL", 86400, minimum=60),
         # -- jobs: batch lookups --
     }

@@ -24,7 +24,10 @@ from app.limits import limiter
 from app.security import generate_api_key
 
 # Tables other than auth.users' cascade that tests must empty; later features append theirs.
-EXTRA_TABLES_TO_CLEAN: list[str] = []
+EXTRA_TABLES_TO_CLEAN: list[str] = [
+    "public.creator_profiles",
+    "private.idempotency_keys",
+]
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, OpenAPI
 
-from app.v1 import credits, system
+from app.v1 import creators, credits, system
 
 
 def register(app: OpenAPI) -> None:
     """Register ``/v1/...`` resources and the unversioned system routes on ``app``."""
     v1 = APIBlueprint("v1", __name__, url_prefix="/v1")
+    v1.register_api(creators.bp)
     v1.register_api(credits.bp)
     v1.register_api(system.v1_bp)
     app.register_api(v1)

@@ -1,0 +1,57 @@
+"""Stored first responses for ``Idempotency-Key`` (table ``private.idempotency_keys``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+
+def claim(
+    conn: psycopg.Connection, key_hash: str, idem_key: str, fingerprint: str, ttl: int
+) -> dict[str, Any] | None:
+    """Claim ``idem_key`` for a new request, or return the row already holding it.
+
+    Returns None when this request now owns the key (a row older than ``ttl`` seconds is
+    replaced); otherwise the existing ``{"request_fingerprint", "status_code", "response"}``
+    (``status_code`` None while the first request is still running).
+    """
+    with conn.transaction():
+        conn.execute(
+            "delete from private.idempotency_keys where api_key_hash = %s"
+            " and idempotency_key = %s and created_at < now() - make_interval(secs => %s)",
+            (key_hash, idem_key, ttl),
+        )
+        inserted = conn.execute(
+            "insert into private.idempotency_keys (api_key_hash, idempotency_key,"
+            " request_fingerprint) values (%s, %s, %s) on conflict do nothing returning 1",
+            (key_hash, idem_key, fingerprint),
+        ).fetchone()
+        if inserted:
+            return None
+        return conn.execute(
+            "select request_fingerprint, status_code, response from private.idempotency_keys"
+            " where api_key_hash = %s and idempotency_key = %s",
+            (key_hash, idem_key),
+        ).fetchone()
+
+
+def complete(
+    conn: psycopg.Connection, key_hash: str, idem_key: str, status: int, body: Any
+) -> None:
+    """Store the response the key will replay."""
+    conn.execute(
+        "update private.idempotency_keys set status_code = %s, response = %s"
+        " where api_key_hash = %s and idempotency_key = %s",
+        (status, Jsonb(body), key_hash, idem_key),
+    )
+
+
+def release(conn: psycopg.Connection, key_hash: str, idem_key: str) -> None:
+    """Forget a claim whose request failed, so the client may retry with the same key."""
+    conn.execute(
+        "delete from private.idempotency_keys where api_key_hash = %s and idempotency_key = %s"
+        " and status_code is null",
+        (key_hash, idem_key),
+    )

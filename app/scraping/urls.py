@@ -1,0 +1,123 @@
+"""Creator URLs: which platform and handle a URL names, and canonical URLs from a handle.
+
+Pure functions, no I/O. ``identify(url)`` is what the profile cache is keyed by, so two URLs of
+one account (``https://www.youtube.com/@MKBHD/videos``, ``youtube.com/@mkbhd``) share one entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: host (without ``www.``/``m.``/``mobile.``) -> platform name used in ``CreatorProfile``
+PLATFORM_HOSTS = {
+    "youtube.com": "youtube",
+    "tiktok.com": "tiktok",
+    "instagram.com": "instagram",
+    "x.com": "x",
+    "twitter.com": "x",
+    "bsky.app": "bluesky",
+    "twitch.tv": "twitch",
+    "t.me": "telegram",
+    "telegram.me": "telegram",
+    "linktr.ee": "linktree",
+}
+
+#: platform -> canonical profile URL for a handle (``platform=`` + ``handle=`` requests)
+CANONICAL_URLS = {
+    "youtube": "https://www.youtube.com/@{handle}",
+    "tiktok": "https://www.tiktok.com/@{handle}",
+    "instagram": "https://www.instagram.com/{handle}/",
+    "x": "https://x.com/{handle}",
+    "bluesky": "https://bsky.app/profile/{handle}",
+    "twitch": "https://www.twitch.tv/{handle}",
+    "telegram": "https://t.me/{handle}",
+    "substack": "https://{handle}.substack.com/",
+    "linktree": "https://linktr.ee/{handle}",
+}
+
+#: What a handle may look like, per platform (checked before any charge).
+HANDLE_PATTERNS = {
+    "youtube": r"[A-Za-z0-9._-]{3,30}",
+    "tiktok": r"[A-Za-z0-9._]{2,24}",
+    "instagram": r"[A-Za-z0-9._]{1,30}",
+    "x": r"[A-Za-z0-9_]{1,15}",
+    "bluesky": r"[A-Za-z0-9.-]{3,253}",
+    "twitch": r"[A-Za-z0-9_]{3,25}",
+    "telegram": r"[A-Za-z0-9_]{4,32}",
+    "substack": r"[a-z0-9-]{1,63}",
+    "linktree": r"[A-Za-z0-9._-]{1,30}",
+}
+
+_RESERVED_FIRST_SEGMENTS = {
+    "instagram": {"p", "reel", "reels", "explore", "accounts", "stories", "tv"},
+    "x": {"home", "i", "search", "explore", "settings", "intent", "share", "hashtag"},
+    "twitch": {"directory", "videos", "settings", "p", "search"},
+}
+
+
+@dataclass(frozen=True)
+class CreatorRef:
+    """A platform and the account's key on it (lower-cased handle, channel id or host+path)."""
+
+    platform: str
+    handle: str
+
+
+def _bare_host(host: str) -> str:
+    host = host.lower().rstrip(".")
+    for prefix in ("www.", "m.", "mobile.", "vm."):
+        if host.startswith(prefix):
+            return host[len(prefix) :]
+    return host
+
+
+def identify(url: str) -> CreatorRef:
+    """The platform and account key a profile URL names.
+
+    Known platforms give their handle (YouTube ``@handle`` or ``channel/<id>``, Bluesky
+    ``profile/<handle>``, Telegram ``s/<name>`` too); Substack gives the publication subdomain;
+    any other site gives ``web`` and ``host/path`` (lower-cased, no trailing slash).
+    """
+    parts = urlsplit(url)
+    host = _bare_host(parts.hostname or "")
+    segments = [s for s in parts.path.split("/") if s]
+    platform = PLATFORM_HOSTS.get(host)
+    if platform is None and host.endswith(".substack.com") and host.count(".") == 2:
+        return CreatorRef("substack", host.split(".")[0])
+    handle = _handle_from_path(platform, segments) if platform else None
+    if platform and handle:
+        return CreatorRef(platform, handle.lower())
+    path = "/".join(segments).lower()
+    return CreatorRef("web", f"{host}/{path}".rstrip("/"))
+
+
+def _handle_from_path(platform: str, segments: list[str]) -> str | None:
+    if not segments:
+        return None
+    first = segments[0]
+    if platform in {"youtube", "tiktok"}:
+        if first.startswith("@"):
+            return first[1:] or None
+        if platform == "youtube" and first in {"channel", "c", "user"} and len(segments) > 1:
+            return f"{first}/{segments[1]}"
+        return None
+    if platform == "bluesky":
+        return segments[1] if first == "profile" and len(segments) > 1 else None
+    if platform == "telegram" and first == "s" and len(segments) > 1:
+        return segments[1]
+    if first.lower() in _RESERVED_FIRST_SEGMENTS.get(platform, set()):
+        return None
+    return first.lstrip("@") or None
+
+
+def canonical_url(platform: str, handle: str) -> str | None:
+    """The profile URL for ``handle`` on ``platform``, or None when the handle cannot be one
+    (wrong characters or length) or the platform has no handle URLs."""
+    template = CANONICAL_URLS.get(platform)
+    handle = handle.strip().lstrip("@")
+    pattern = HANDLE_PATTERNS.get(platform)
+    if template is None or pattern is None or not re.fullmatch(pattern, handle):
+        return None
+    return template.format(handle=handle.lower() if platform == "substack" else handle)
