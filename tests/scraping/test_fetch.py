@@ -45,8 +45,8 @@ from app.scraping.fetch import (
     fetch_page,
     validate_public_url,
 )
+from tests.fixture_server import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "creators"
 HTML = "<!doctype html><html><head><title>Café</title></head><body>Ünïcødé ✓</body></html>"
 MiB = 1024 * 1024
 
