@@ -291,3 +291,22 @@ def test_empty_app_shell_is_upstream_blocked_and_refunded(
     assert error["details"]["reason"] == "empty_page"
     assert usage_and_refunds(db, user_id) == [("usage", -1), ("refund", 1)]
     assert balance_of(db, user_id) == 5
+
+
+def test_cached_profiles_are_readable_by_signed_in_users_only(db):
+    import psycopg
+
+    from tests.conftest import as_user
+
+    db.execute(
+        "insert into public.creator_profiles (platform, handle, profile_url, data)"
+        " values ('x', 'someone', 'https://x.com/someone', '{\"handle\": \"someone\"}')"
+    )
+    reader = make_user(db)
+    with as_user(db, reader):
+        rows = db.execute("select handle from public.creator_profiles").fetchall()
+        assert [r["handle"] for r in rows] == ["someone"]
+    with as_user(db, reader), pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.execute("delete from public.creator_profiles")
+    with as_user(db, None, role="anon"), pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.execute("select * from public.creator_profiles")
