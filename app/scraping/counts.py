@@ -15,7 +15,10 @@ Separator rules (the page rarely says which locale it uses):
   ("1,234" and "1.234" are both 1234); otherwise it is a decimal mark ("1,66 M", "12.5K").
 
 Units are matched case-insensitively with any trailing dot removed. "B" means billion, "mil"
-means thousand (Spanish/Portuguese "mil"), "M"/"mi"/"Mio"/"Mln"/"млн" mean million.
+means thousand (Spanish/Portuguese "mil") but "mil." with its dot million (Czech/Slovak),
+"M"/"mi"/"Mio"/"Mln"/"млн" mean million. Words of scripts written without spaces or with
+combining vowel signs (Thai "ล้าน", Hindi "लाख", Arabic "ألف", CJK "万") are matched as prefixes
+of what follows the number. Arabic-Indic, Persian and full-width digits count as digits.
 """
 
 import re
@@ -36,6 +39,11 @@ _UNITS: dict[str, int] = {
     "тыс": _THOUSAND,
     "rb": _THOUSAND,
     "ribu": _THOUSAND,
+    "n": _THOUSAND,  # Vietnamese "nghìn"
+    "nghìn": _THOUSAND,
+    "tis": _THOUSAND,  # Czech/Slovak "tisíc"
+    "χιλ": _THOUSAND,
+    "ezer": _THOUSAND,
     "千": _THOUSAND,
     "천": _THOUSAND,
     # ten thousand (CJK)
@@ -68,6 +76,11 @@ _UNITS: dict[str, int] = {
     "miljoner": _MILLION,
     "millionen": _MILLION,
     "млн": _MILLION,
+    "tr": _MILLION,  # Vietnamese "triệu"
+    "triệu": _MILLION,
+    "jt": _MILLION,  # Indonesian "juta"
+    "juta": _MILLION,
+    "εκ": _MILLION,
     # hundred million (CJK)
     "億": 100_000_000,
     "亿": 100_000_000,
@@ -85,17 +98,79 @@ _UNITS: dict[str, int] = {
     "milliards": _BILLION,
     "milliarden": _BILLION,
     "млрд": _BILLION,
+    "tỷ": _BILLION,
+    "δισ": _BILLION,
 }
 
+# Unit words matched at the start of the text after the number (scripts whose words hold
+# combining signs, or that are written without a space before the next word); longest first.
+_PREFIX_UNITS: tuple[tuple[str, int], ...] = tuple(
+    sorted(
+        {
+            "千": _THOUSAND,
+            "천": _THOUSAND,
+            "万": 10_000,
+            "萬": 10_000,
+            "만": 10_000,
+            "億": 100_000_000,
+            "亿": 100_000_000,
+            "억": 100_000_000,
+            "พัน": _THOUSAND,
+            "หมื่น": 10_000,
+            "แสน": 100_000,
+            "ล้าน": _MILLION,
+            "हज़ार": _THOUSAND,
+            "हजार": _THOUSAND,
+            "लाख": 100_000,
+            "करोड़": 10_000_000,
+            "करोड": 10_000_000,
+            "ألف": _THOUSAND,
+            "آلاف": _THOUSAND,
+            "مليون": _MILLION,
+            "مليار": _BILLION,
+            "אלף": _THOUSAND,
+            "מיליון": _MILLION,
+        }.items(),
+        key=lambda item: -len(item[0]),
+    )
+)
+# Arabic-Indic, Persian and full-width digits, Arabic decimal/thousands marks -> ASCII.
+_DIGITS = str.maketrans(
+    {
+        **{chr(0x660 + i): str(i) for i in range(10)},
+        **{chr(0x6F0 + i): str(i) for i in range(10)},
+        **{chr(0xFF10 + i): str(i) for i in range(10)},
+        "\u066b": ".",
+        "\u066c": ",",
+    }
+)
+
 _GROUP_CHARS = " \u00a0\u202f\u2009'\u2019"
-# A number: digits with optional separators between digit runs, then an optional unit word.
+# A number: ASCII digits with optional separators between digit runs, then an optional unit.
 _COUNT_RE = re.compile(
-    r"(?<![\d.,])(\d+(?:[.,\u00a0\u202f\u2009 '\u2019]\d+)*)"
+    r"(?<![\d.,])([0-9]+(?:[.,\u00a0\u202f\u2009 '\u2019][0-9]+)*)"
     r"\s*([^\W\d_]+\.?)?",
 )
 _LEADING_DIGITS = re.compile(r"\d*")
-# CJK units are written without a space before the next word ("1.2万人").
-_CJK_UNITS = frozenset("千万萬만億亿억천")
+
+
+def _multiplier(unit: str | None, rest: str) -> int | None:
+    """Return the multiplier of the unit written after a number, or None if there is none.
+
+    Args:
+        unit (str | None): the word right after the number (letters, optional dot).
+        rest (str): the text after the number (leading spaces removed), for prefix units.
+    """
+    if unit:
+        if unit.lower() == "mil.":
+            return _MILLION
+        multiplier = _UNITS.get(unit.rstrip(".").lower())
+        if multiplier is not None:
+            return multiplier
+    for prefix, multiplier in _PREFIX_UNITS:
+        if rest.startswith(prefix):
+            return multiplier
+    return None
 
 
 def _to_number(digits: str, has_unit: bool) -> float | None:
@@ -142,13 +217,10 @@ def parse_count(text: str | int | None) -> tuple[int, bool] | None:
         return None
     if isinstance(text, int):
         return (text, False) if text >= 0 else None
+    text = text.translate(_DIGITS)
     for match in _COUNT_RE.finditer(text):
         digits, unit = match.group(1), match.group(2)
-        multiplier = None
-        if unit:
-            multiplier = _UNITS.get(unit.rstrip(".").lower())
-            if multiplier is None and unit[0] in _CJK_UNITS:
-                multiplier = _UNITS[unit[0]]
+        multiplier = _multiplier(unit, text[match.end(1) :].lstrip())
         value = _to_number(digits, multiplier is not None)
         if value is None:
             continue

@@ -20,8 +20,8 @@ from app.scraping.extractors import (
     x,
     youtube,
 )
-from app.scraping.extractors.base import Page
-from app.scraping.models import CreatorProfile
+from app.scraping.extractors.base import Page, ProfileBuilder, logger
+from app.scraping.models import CreatorProfile, Platform
 
 Extractor = Callable[[Page], CreatorProfile]
 
@@ -74,8 +74,32 @@ def extractor_for(page: Page) -> Extractor:
     return generic.extract
 
 
+_PLATFORMS: dict[Extractor, Platform] = {
+    youtube.extract: "youtube",
+    tiktok.extract: "tiktok",
+    instagram.extract: "instagram",
+    x.extract: "x",
+    bluesky.extract: "bluesky",
+    twitch.extract: "twitch",
+    telegram.extract: "telegram",
+    substack.extract: "substack",
+    generic.extract: "web",
+}
+
+
+def _platform_of(extractor: Extractor, page: Page) -> Platform:
+    """Return the platform an extractor reports for ``page`` (without reading the page)."""
+    if extractor is linkinbio.extract:
+        return linkinbio.platform_of(page)
+    return _PLATFORMS.get(extractor, "web")
+
+
 def extract_profile(url: str, html: str) -> CreatorProfile:
-    """Extract a creator profile from a saved page. Pure: no network, no disk.
+    """Extract a creator profile from a saved page. Pure: no network, no disk. Never raises.
+
+    Each extractor already reads every page source on its own, so malformed data in one (a
+    truncated JSON blob, an unexpected shape) does not lose the others. Should an extractor
+    still fail, the page yields an empty profile of its platform rather than an exception.
 
     Args:
         url (str): URL the page was fetched from (decides the platform; "" if unknown).
@@ -85,4 +109,9 @@ def extract_profile(url: str, html: str) -> CreatorProfile:
         CreatorProfile: what the page says about the creator; empty fields are None/[].
     """
     page = Page(url, html)
-    return extractor_for(page)(page)
+    extractor = extractor_for(page)
+    try:
+        return extractor(page)
+    except Exception:
+        logger.warning("extractor failed on %s; returning an empty profile", url, exc_info=True)
+        return ProfileBuilder(_platform_of(extractor, page), Page(url, "")).build()

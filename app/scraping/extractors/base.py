@@ -7,17 +7,21 @@ is asked for; an lxml DOM is built only when an extractor needs one (small pages
 
 import html as html_lib
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import SplitResult, parse_qs, urljoin, urlsplit
 
 import json5
 import lxml.html
 
 from app.scraping.counts import parse_count
 from app.scraping.models import CreatorProfile, Platform
+
+logger = logging.getLogger(__name__)
 
 # Case-sensitive search is twice as fast; upper-case tags are looked for only when none is found.
 _META_RE = re.compile(r"<meta\s[^>]*>")
@@ -38,6 +42,56 @@ _BARE_HOST_RE = re.compile(r"[\w-]+(?:\.[\w-]+)*\.([a-z]{2,24})(?:[/:?#]|$)", re
 _FILE_SUFFIXES = frozenset(
     {"jpg", "jpeg", "png", "gif", "webp", "svg", "ico", "html", "htm", "php"}
 )
+# json5 is pure Python: blocks bigger than this are not worth a lenient second try.
+_LENIENT_MAX_CHARS = 200_000
+_TEXT_FIELDS = frozenset(
+    {
+        "profile_url",
+        "platform_user_id",
+        "handle",
+        "display_name",
+        "publication_name",
+        "bio",
+        "avatar_url",
+        "category",
+    }
+)
+_BOOL_FIELDS = frozenset({"verified", "is_business_account"})
+
+
+@contextmanager
+def tolerant(source: str) -> Iterator[None]:
+    """Run one source's reading so that malformed data there cannot lose the other sources.
+
+    Pages are arbitrary input: a JSON blob of an unexpected shape raises ``AttributeError``,
+    ``TypeError``... inside the block; the block is abandoned (values it already set are kept)
+    and extraction goes on with the next source.
+
+    Args:
+        source (str): name of the source, for the debug log.
+
+    Returns:
+        Iterator[None]: a context manager.
+    """
+    try:
+        yield
+    except Exception:
+        logger.debug("skipped malformed page source %s", source, exc_info=True)
+
+
+def safe_split(url: str | None) -> SplitResult:
+    """Split a URL, treating malformed ones (``http://[oops``) as empty.
+
+    Args:
+        url (str | None): URL text.
+
+    Returns:
+        SplitResult: the parts (all empty when the URL cannot be split).
+    """
+    try:
+        return urlsplit(url or "")
+    except ValueError:
+        return urlsplit("")
 
 
 def clean_text(value: Any) -> str | None:
@@ -106,7 +160,12 @@ def absolute_url(value: str | None, base: str | None) -> str | None:
     value = clean_text(value)
     if not value:
         return None
-    scheme = urlsplit(value).scheme.lower()
+    try:
+        scheme = urlsplit(value).scheme.lower()
+        if base is not None:
+            urlsplit(base)
+    except ValueError:
+        return None
     if scheme in ("http", "https"):
         return value
     if scheme and not re.fullmatch(r"[\w.-]+\.[a-z]{2,}", value.split("/")[0].lower()):
@@ -118,7 +177,10 @@ def absolute_url(value: str | None, base: str | None) -> str | None:
         # "twitch.tv/illojuan": a bare host typed by the creator, not a relative path.
         return "https://" + value
     if base and urlsplit(base).scheme in ("http", "https"):
-        return urljoin(base, value)
+        try:
+            return urljoin(base, value)
+        except ValueError:
+            return None
     return None
 
 
@@ -131,7 +193,7 @@ def unwrap_redirect(url: str) -> str:
     Returns:
         str: the destination URL, or ``url`` unchanged.
     """
-    parts = urlsplit(url)
+    parts = safe_split(url)
     host = parts.netloc.lower()
     if parts.path.rstrip("/") in ("/redirect", "/l.php") or host.startswith("l."):
         query = parse_qs(parts.query)
@@ -205,7 +267,7 @@ def load_json_at(text: str, start: int) -> Any:
             literal = re.sub(r"\\x([0-9a-fA-F]{2})", r"\\u00\1", literal).replace("\\'", "'")
             literal = literal.replace('"', '\\"')
             return _JSON_DECODER.decode(_JSON_DECODER.decode(f'"{literal}"'))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return None
 
@@ -221,11 +283,13 @@ def load_lenient_json(text: str) -> Any:
     """
     try:
         return _JSON_DECODER.decode(text.strip())
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
+    if len(text) > _LENIENT_MAX_CHARS:
+        return None
     try:
         return json5.loads(text)
-    except ValueError:
+    except Exception:
         return None
 
 
@@ -280,10 +344,14 @@ class Page:
             url (str): URL the page was fetched from ("" if unknown).
             html (str): the page's HTML.
         """
-        self.url = url or ""
-        self.html = html or ""
-        parts = urlsplit(self.url)
-        self.host = (parts.hostname or "").lower()
+        self.url = url if isinstance(url, str) else ""
+        self.html = html if isinstance(html, str) else ""
+        parts = safe_split(self.url)
+        try:
+            hostname = parts.hostname
+        except ValueError:
+            hostname = None
+        self.host = (hostname or "").lower()
         self.path = parts.path
 
     @cached_property
@@ -400,7 +468,7 @@ class Page:
             return None
         try:
             return lxml.html.document_fromstring(self.html)
-        except (ValueError, lxml.etree.ParserError):
+        except (ValueError, lxml.etree.LxmlError):
             return None
 
     def rel_me(self) -> list[str]:
@@ -534,12 +602,21 @@ class ProfileBuilder:
         """
         if field in self.values or value is None:
             return
+        if field in _BOOL_FIELDS and not isinstance(value, bool):
+            return
+        if field == "platform_user_id" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if field in _TEXT_FIELDS and not isinstance(value, str):
+            return
         if isinstance(value, str):
             value = value.strip()
             if field in ("avatar_url", "profile_url"):
                 value = absolute_url(value, self.page.url)
             elif field == "handle":
                 value = value.lstrip("@").strip() or None
+            elif field == "bio":
+                # Meta tags indent continuation lines; keep the line breaks, not the indent.
+                value = "\n".join(line.strip() for line in value.splitlines()).strip()
             if not value:
                 return
         self.values[field] = value

@@ -22,9 +22,15 @@ Fields:
 """
 
 import re
-from urllib.parse import urlsplit
 
-from app.scraping.extractors.base import Page, ProfileBuilder, find_emails, find_urls
+from app.scraping.extractors.base import (
+    Page,
+    ProfileBuilder,
+    find_emails,
+    find_urls,
+    safe_split,
+    tolerant,
+)
 from app.scraping.extractors.jsonld import profile_entity, read_entity
 from app.scraping.models import CreatorProfile
 
@@ -43,9 +49,10 @@ def extract(page: Page) -> CreatorProfile:
         CreatorProfile: the profile (platform "bluesky").
     """
     profile = ProfileBuilder("bluesky", page)
-    profile_page, entity = profile_entity(page)
-    if entity:
-        read_entity(profile, entity, profile_page)
+    with tolerant("json-ld"):
+        profile_page, entity = profile_entity(page)
+        if entity:
+            read_entity(profile, entity, profile_page)
     profile.set("handle", page.meta_text("profile:username"), "profile:username")
     title = _TITLE_RE.match(page.meta_text("og:title") or "")
     if title:
@@ -61,7 +68,7 @@ def extract(page: Page) -> CreatorProfile:
     profile.set("bio", page.meta_text("og:description", "description"), "og:description")
     profile.set("avatar_url", page.meta_text("og:image"), "og:image")
     for url, source in ((page.canonical, "canonical"), (page.url, "url")):
-        match = _PROFILE_PATH_RE.match(urlsplit(url or "").path)
+        match = _PROFILE_PATH_RE.match(safe_split(url).path)
         if match and not match.group(1).startswith("did:"):
             profile.set("handle", match.group(1), source)
     profile.add_links(find_urls(profile.get("bio")), "bio")

@@ -38,6 +38,7 @@ from app.scraping.extractors.base import (
     find_emails,
     has_class,
     schema_types,
+    tolerant,
 )
 from app.scraping.extractors.jsonld import profile_entity, read_entity
 from app.scraping.models import CreatorProfile
@@ -141,20 +142,31 @@ def read_page(page: Page, profile: ProfileBuilder) -> None:
         page (Page): the page.
         profile (ProfileBuilder): profile being built; values already set are kept.
     """
-    profile_page, entity = profile_entity(page)
-    if entity is None:
-        entity = next(
-            (
-                node
-                for node in page.json_ld
-                if schema_types(node) & _SITE_TYPES and node.get("sameAs")
-            ),
-            None,
-        )
-    if entity is not None:
-        read_entity(profile, entity, profile_page)
+    with tolerant("json-ld"):
+        profile_page, entity = profile_entity(page)
+        if entity is None:
+            entity = next(
+                (
+                    node
+                    for node in page.json_ld
+                    if schema_types(node) & _SITE_TYPES and node.get("sameAs")
+                ),
+                None,
+            )
+        if entity is not None:
+            read_entity(profile, entity, profile_page)
 
-    card = representative_hcard(page)
+    card = None
+    with tolerant("h-card"):
+        card = representative_hcard(page)
+    if card is not None:
+        with tolerant("h-card"):
+            _read_hcard(page, card, profile)
+    _read_meta_and_dom(page, profile)
+
+
+def _read_hcard(page: Page, card: dict[str, Any], profile: ProfileBuilder) -> None:
+    """Copy the representative h-card into the profile."""
     if card is not None:
         source = "h-card"
         profile.set("display_name", _first_value(card, "name"), source)
@@ -166,21 +178,29 @@ def read_page(page: Page, profile: ProfileBuilder) -> None:
         if not profile.has("bio"):
             profile.set("bio", _hcard_paragraph(page, card), "h-card paragraph")
 
+
+def _read_meta_and_dom(page: Page, profile: ProfileBuilder) -> None:
+    """Read meta tags, then rel=me links, mailto: links and addresses in the visible text."""
     profile.set("display_name", page.meta_text("author"), "meta author")
     profile.set("display_name", page.meta_text("og:site_name", "og:title"), "og:title")
     creator = page.meta_text("twitter:creator") or ""
     if creator.startswith("@"):
         profile.set("handle", creator, "twitter:creator")
     profile.set("bio", page.meta_text("og:description", "description"), "og:description")
-    if not profile.has("avatar_url"):
-        profile.set("avatar_url", _avatar_img(page), "img.avatar")
+    with tolerant("img.avatar"):
+        if not profile.has("avatar_url"):
+            profile.set("avatar_url", _avatar_img(page), "img.avatar")
     profile.set("avatar_url", page.meta_text("og:image", "twitter:image"), "og:image")
-    profile.add_links(page.rel_me(), "rel=me")
-    if page.dom is not None and "mailto:" in page.html:
-        hrefs = [anchor.get("href", "") for anchor in page.dom.iter("a")]
-        profile.add_emails([href for href in hrefs if href.lower().startswith("mailto:")], "mailto")
-    if page.dom is not None:
-        profile.add_emails(find_emails(page.visible_text()), "text")
+    with tolerant("rel=me"):
+        profile.add_links(page.rel_me(), "rel=me")
+    with tolerant("mailto"):
+        if page.dom is not None and "mailto:" in page.html:
+            hrefs = [str(anchor.get("href", "")) for anchor in page.dom.iter("a")]
+            emails = [href for href in hrefs if href.lower().startswith("mailto:")]
+            profile.add_emails(emails, "mailto")
+    with tolerant("text"):
+        if page.dom is not None:
+            profile.add_emails(find_emails(page.visible_text()), "text")
 
 
 def extract(page: Page) -> CreatorProfile:

@@ -27,16 +27,24 @@ Fields (from ``user`` when present, meta otherwise):
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from app.scraping.counts import parse_count
-from app.scraping.extractors.base import Page, ProfileBuilder, clean_text, dig, find_emails
+from app.scraping.extractors.base import (
+    Page,
+    ProfileBuilder,
+    clean_text,
+    dig,
+    find_emails,
+    safe_split,
+    tolerant,
+)
 from app.scraping.models import CreatorProfile
 
 _PATH_HANDLE_RE = re.compile(r"^/([A-Za-z0-9._]+)/?")
 _NOT_PROFILES = {"p", "reel", "reels", "explore", "accounts", "stories", "tv", "direct"}
 _TITLE_RE = re.compile(r"^(.*?)\s*\(@([A-Za-z0-9._]+)\)")
-# The counts are before the first dash that separates them from the "See Instagram..." text.
+# The counts are before the first dash that separates them from the "See Instagram..." text
+# (or, in layouts without the dash, before the "@handle").
 _COUNTS_PART_RE = re.compile(r"^(.*?)\s[-\u2013\u2014]\s")
 _COUNT_TOKEN_RE = re.compile(r"\d[\d.,\u00a0\u202f\u2009 ]*\s*[^\W\d_]*\.?")
 _QUOTED_BIO_RE = re.compile(r"\(@[A-Za-z0-9._]+\)[^\"“«]*[\"“«](.*)[\"”»]\s*$", re.DOTALL)
@@ -67,7 +75,10 @@ def _graphql_user(page: Page) -> tuple[dict[str, Any], str] | None:
 def _edge_count(user: dict[str, Any], edge: str, flat: str) -> int | None:
     """Return a count from the graphql ``edge_*`` shape or the flat API shape."""
     value = dig(user, edge, "count")
-    return value if isinstance(value, int) else user.get(flat)
+    if isinstance(value, int):
+        return value
+    flat_value = user.get(flat)
+    return flat_value if isinstance(flat_value, (int, str)) else None
 
 
 def _read_user(user: dict[str, Any], source: str, profile: ProfileBuilder) -> None:
@@ -87,7 +98,9 @@ def _read_user(user: dict[str, Any], source: str, profile: ProfileBuilder) -> No
             profile.set(field, user[key], source)
     profile.set("category", user.get("category_name") or user.get("business_category_name"), source)
     links = [user.get("external_url")]
-    links += [link.get("url") for link in user.get("bio_links") or [] if isinstance(link, dict)]
+    bio_links = user.get("bio_links")
+    bio_links = bio_links if isinstance(bio_links, list) else []
+    links += [link.get("url") for link in bio_links if isinstance(link, dict)]
     profile.add_links(links, source)
     profile.add_emails([user.get("business_email"), user.get("public_email")], source)
     profile.add_emails(find_emails(user.get("biography")), source)
@@ -102,9 +115,8 @@ def _read_meta(page: Page, profile: ProfileBuilder) -> None:
     for key in ("og:description", "description"):
         text = page.meta_text(key) or ""
         part = _COUNTS_PART_RE.match(text)
-        tokens = [
-            token.group(0) for token in _COUNT_TOKEN_RE.finditer(part.group(1) if part else "")
-        ]
+        head = part.group(1) if part else text.split("@", 1)[0]
+        tokens = [token.group(0) for token in _COUNT_TOKEN_RE.finditer(head)]
         counts = [token for token in tokens if parse_count(token) is not None]
         if len(counts) == 3:
             for field, token in zip(("followers", "following", "posts"), counts, strict=True):
@@ -124,12 +136,16 @@ def extract(page: Page) -> CreatorProfile:
         CreatorProfile: the profile (platform "instagram").
     """
     profile = ProfileBuilder("instagram", page)
-    found = _graphql_user(page)
+    found = None
+    with tolerant("embedded JSON"):
+        found = _graphql_user(page)
     if found:
-        _read_user(*found, profile)
-    _read_meta(page, profile)
+        with tolerant(found[1]):
+            _read_user(*found, profile)
+    with tolerant("meta"):
+        _read_meta(page, profile)
     for url, source in ((page.canonical, "canonical"), (page.url, "url")):
-        match = _PATH_HANDLE_RE.match(urlsplit(url or "").path)
+        match = _PATH_HANDLE_RE.match(safe_split(url).path)
         if match and match.group(1) not in _NOT_PROFILES:
             profile.set("handle", match.group(1), source)
     handle = profile.get("handle")

@@ -20,7 +20,7 @@ Fallbacks: ``<meta name="author">`` for display_name and the first segment of ``
 
 from typing import Any
 
-from app.scraping.extractors.base import Page, ProfileBuilder, clean_text, dig
+from app.scraping.extractors.base import Page, ProfileBuilder, clean_text, dig, tolerant
 from app.scraping.models import CreatorProfile
 
 
@@ -41,8 +41,35 @@ def extract(page: Page) -> CreatorProfile:
         CreatorProfile: the profile (platform "substack").
     """
     profile = ProfileBuilder("substack", page)
-    preloads = page.assigned_json(r"window\._preloads\s*=\s*") or {}
+    preloads = None
+    with tolerant("_preloads"):
+        preloads = page.assigned_json(r"window\._preloads\s*=\s*")
     user = dig(preloads, "profile")
+    pub = dig(preloads, "pub")
+    byline = dig(preloads, "post", "publishedBylines", 0)
+    if isinstance(user, dict):
+        with tolerant("_preloads.profile"):
+            _read_profile(user, profile)
+    if isinstance(pub, dict):
+        with tolerant("_preloads.pub"):
+            _read_pub(pub, profile)
+    if isinstance(byline, dict):
+        with tolerant("_preloads.post.publishedBylines"):
+            _read_byline(byline, profile)
+
+    profile.set("display_name", page.meta_text("author"), "meta author")
+    title = page.meta_text("og:title") or ""
+    if title.endswith("| Substack") and title.count("|") >= 2:
+        profile.set("publication_name", title.split("|")[0], "og:title")
+    handle = profile.get("handle")
+    if isinstance(user, dict) and handle:
+        return profile.build(f"https://substack.com/@{handle}")
+    profile.set("profile_url", page.canonical or dig(pub, "base_url"), "canonical")
+    return profile.build()
+
+
+def _read_profile(user: dict[str, Any], profile: ProfileBuilder) -> None:
+    """Read an author profile page's ``profile``."""
     if isinstance(user, dict):
         source = "_preloads.profile"
         profile.set("platform_user_id", _id(user.get("id")), source)
@@ -55,7 +82,10 @@ def extract(page: Page) -> CreatorProfile:
                 profile.set_count("followers", user[key], source)
         links = [link.get("url") for link in user.get("userLinks") or [] if isinstance(link, dict)]
         profile.add_links(links, source)
-    pub = dig(preloads, "pub")
+
+
+def _read_pub(pub: dict[str, Any], profile: ProfileBuilder) -> None:
+    """Read a publication page's ``pub`` (its author)."""
     if isinstance(pub, dict):
         source = "_preloads.pub"
         profile.set("platform_user_id", _id(pub.get("author_id")), source)
@@ -66,7 +96,10 @@ def extract(page: Page) -> CreatorProfile:
         profile.set("publication_name", pub.get("name"), source)
         if isinstance(pub.get("freeSubscriberCount"), int):
             profile.set_count("followers", pub["freeSubscriberCount"], source)
-    byline = dig(preloads, "post", "publishedBylines", 0)
+
+
+def _read_byline(byline: dict[str, Any], profile: ProfileBuilder) -> None:
+    """Read a post page's first byline (its author)."""
     if isinstance(byline, dict):
         source = "_preloads.post.publishedBylines"
         profile.set("platform_user_id", _id(byline.get("id")), source)
@@ -74,13 +107,3 @@ def extract(page: Page) -> CreatorProfile:
         profile.set("display_name", byline.get("name"), source)
         profile.set("bio", byline.get("bio"), source)
         profile.set("avatar_url", byline.get("photo_url"), source)
-
-    profile.set("display_name", page.meta_text("author"), "meta author")
-    title = page.meta_text("og:title") or ""
-    if title.endswith("| Substack") and title.count("|") >= 2:
-        profile.set("publication_name", title.split("|")[0], "og:title")
-    handle = profile.get("handle")
-    if isinstance(user, dict) and handle:
-        return profile.build(f"https://substack.com/@{handle}")
-    profile.set("profile_url", page.canonical or dig(pub, "base_url"), "canonical")
-    return profile.build()

@@ -30,6 +30,7 @@ from app.scraping.extractors.base import (
     find_emails,
     find_urls,
     has_class,
+    tolerant,
 )
 from app.scraping.models import CreatorProfile
 
@@ -76,6 +77,21 @@ def extract(page: Page) -> CreatorProfile:
         match = _TME_RE.match(page.meta_text(key) or "")
         profile.set("handle", match.group(1) if match else None, key)
 
+    with tolerant("tgme_page"):
+        _read_dom(page, profile)
+    profile.set("display_name", page.meta_text("og:title", "twitter:title"), "og:title")
+    profile.set("bio", page.meta_text("og:description", "twitter:description"), "og:description")
+    image = page.meta_text("og:image") or ""
+    if "telegram.org/img/" not in image:
+        profile.set("avatar_url", image, "og:image")
+    profile.add_links(find_urls(profile.get("bio")), "bio")
+    profile.add_emails(find_emails(profile.get("bio")), "bio")
+    handle = profile.get("handle")
+    return profile.build(f"https://t.me/{handle}" if handle else None)
+
+
+def _read_dom(page: Page, profile: ProfileBuilder) -> None:
+    """Read the ``tgme_*`` elements of the page."""
     title = _first(page, "tgme_page_title", "tgme_channel_info_header_title")
     profile.set("display_name", element_text(title), "tgme_page_title")
     if title is not None:
@@ -99,13 +115,3 @@ def extract(page: Page) -> CreatorProfile:
     username = element_text(_first(page, "tgme_channel_info_header_username")) or ""
     if username.startswith("@"):
         profile.set("handle", username, "tgme_channel_info_header_username")
-
-    profile.set("display_name", page.meta_text("og:title", "twitter:title"), "og:title")
-    profile.set("bio", page.meta_text("og:description", "twitter:description"), "og:description")
-    image = page.meta_text("og:image") or ""
-    if "telegram.org/img/" not in image:
-        profile.set("avatar_url", image, "og:image")
-    profile.add_links(find_urls(profile.get("bio")), "bio")
-    profile.add_emails(find_emails(profile.get("bio")), "bio")
-    handle = profile.get("handle")
-    return profile.build(f"https://t.me/{handle}" if handle else None)

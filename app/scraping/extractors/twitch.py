@@ -16,9 +16,8 @@ Fields:
 """
 
 import re
-from urllib.parse import urlsplit
 
-from app.scraping.extractors.base import Page, ProfileBuilder
+from app.scraping.extractors.base import Page, ProfileBuilder, safe_split
 from app.scraping.models import CreatorProfile
 
 _LOGIN_PATH_RE = re.compile(r"^/(\w{2,25})/?$")
@@ -38,7 +37,7 @@ def extract(page: Page) -> CreatorProfile:
     """
     profile = ProfileBuilder("twitch", page)
     for url, source in ((page.canonical, "og:url"), (page.url, "url")):
-        match = _LOGIN_PATH_RE.match(urlsplit(url or "").path)
+        match = _LOGIN_PATH_RE.match(safe_split(url).path)
         if match and match.group(1).lower() not in _NOT_LOGINS:
             profile.set("handle", match.group(1), source)
     title = page.meta_text("og:title", "twitter:title") or ""

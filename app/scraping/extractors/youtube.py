@@ -12,16 +12,20 @@ Fields:
 
 - platform_user_id: header ``channelId``, else ``channelMetadataRenderer.externalId``, else the
   ``/channel/UC...`` canonical URL.
-- handle: c4 ``channelHandleText``, the ``@...`` part of the view-model metadata rows, or the
-  ``/@...`` vanity/canonical-base URL. Legacy ``/c/`` and ``/user/`` names are not handles.
+- handle: c4 ``channelHandleText``, the ``@...`` part of the view-model metadata rows, the
+  ``/@...`` vanity/canonical-base URL, else the ``/@...`` request URL. Legacy ``/c/`` and
+  ``/user/`` names are not handles.
 - display_name: header title, else ``channelMetadataRenderer.title``, else ``og:title``.
 - bio: ``channelMetadataRenderer.description`` (full), else the header description preview,
   else ``og:description``.
 - avatar_url: ``channelMetadataRenderer.avatar`` (900 px), else the largest header avatar, else
   ``og:image``.
 - followers / posts: c4 ``subscriberCountText`` / ``videosCountText``, or the view-model
-  metadata rows ("4.69M subscribers", "6.8K videos"); parsed in any locale, rounded figures set
-  ``counts_approximate``. Counts of related channels elsewhere in the page are never used.
+  metadata rows ("4.69M subscribers", "6.8K videos"), told apart by their localized words
+  (subscriber/video words of ~25 languages; unrecognised parts are taken in page order);
+  parsed in any locale, rounded figures set ``counts_approximate``. A channel hiding its
+  subscriber count shows only videos: followers stay None. Counts of related channels
+  elsewhere in the page are never used.
 - verified: a ``BADGE_STYLE_TYPE_VERIFIED(_ARTIST)`` header badge or a check-circle/audio badge
   image in the view-model title; False when a header is present without one.
 - external_links: header links (c4 ``channelHeaderLinksRenderer``/``channelHeaderLinksViewModel``,
@@ -32,7 +36,7 @@ Fields:
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from app.scraping.extractors.base import (
     Page,
@@ -41,6 +45,8 @@ from app.scraping.extractors.base import (
     dig,
     find_emails,
     load_json_at,
+    safe_split,
+    tolerant,
     unwrap_redirect,
     walk,
 )
@@ -59,9 +65,54 @@ _PARTS = (
     *((key, f'"{key}":{{') for key in _ABOUT_KEYS),
 )
 _CHANNEL_ID_RE = re.compile(r"/channel/(UC[\w-]{22})")
+_HANDLE_PATH_RE = re.compile(r"^/@([^/?#]+)")
 _VERIFIED_BADGES = {"BADGE_STYLE_TYPE_VERIFIED", "BADGE_STYLE_TYPE_VERIFIED_ARTIST"}
 _VERIFIED_IMAGES = {"CHECK_CIRCLE_FILLED", "CHECK_CIRCLE_THICK", "AUDIO_BADGE", "MUSIC_FILLED"}
-_VIDEO_WORDS = ("video", "vídeo", "vidéo", "видео", "動画", "视频", "視頻", "동영상", "فيديو")
+_VIDEO_WORDS = (
+    "video",
+    "vídeo",
+    "vidéo",
+    "film",
+    "видео",
+    "відео",
+    "動画",
+    "视频",
+    "視頻",
+    "동영상",
+    "فيديو",
+    "วิดีโอ",
+    "वीडियो",
+    "סרטונים",
+    "βίντεο",
+)
+_SUBSCRIBER_WORDS = (
+    "subscri",
+    "suscri",
+    "abonn",
+    "abone",
+    "inscrit",
+    "iscritt",
+    "subskryb",
+    "odběrat",
+    "odberat",
+    "feliratkoz",
+    "prenumerant",
+    "abonnent",
+    "pelanggan",
+    "người đăng ký",
+    "подпис",
+    "підпис",
+    "登録者",
+    "订阅",
+    "訂閱",
+    "구독자",
+    "مشترك",
+    "ผู้ติดตาม",
+    "सदस्य",
+    "सब्सक्राइबर",
+    "מנויים",
+    "συνδρομητ",
+)
 
 
 def text_of(value: Any) -> str | None:
@@ -110,7 +161,7 @@ def _link_urls(data: Any) -> list[str]:
         if not url:
             continue
         url = unwrap_redirect(url)
-        host = (urlsplit(url).hostname or "").lower()
+        host = (safe_split(url).hostname or "").lower()
         if host != "youtube.com" and not host.endswith(".youtube.com"):
             urls.append(url)
     return urls
@@ -147,9 +198,12 @@ def _read_view_model_header(model: dict[str, Any], profile: ProfileBuilder) -> N
     parts = [text_of(part.get("text")) for row in rows for part in row.get("metadataParts") or []]
     counts = []
     for part in filter(None, parts):
+        lowered = part.lower()
         if part.startswith("@"):
-            profile.set("handle", part, source)
-        elif any(word in part.lower() for word in _VIDEO_WORDS):
+            profile.set("handle", part.split()[0], source)
+        elif any(word in lowered for word in _SUBSCRIBER_WORDS):
+            profile.set_count("followers", part, source)
+        elif any(word in lowered for word in _VIDEO_WORDS):
             profile.set_count("posts", part, source)
         else:
             counts.append(part)
@@ -228,36 +282,50 @@ def extract(page: Page) -> CreatorProfile:
         CreatorProfile: the profile (platform "youtube").
     """
     profile = ProfileBuilder("youtube", page)
-    data = initial_data_parts(page)
-    metadata = dig(data, "metadata", "channelMetadataRenderer") or {}
+    data: dict[str, Any] = {}
+    with tolerant("ytInitialData"):
+        data = initial_data_parts(page)
+    metadata = dig(data, "metadata", "channelMetadataRenderer")
+    metadata = metadata if isinstance(metadata, dict) else {}
     source = "ytInitialData.metadata"
-    # The metadata has the full description and the 900 px avatar; the header only a preview.
-    profile.set("bio", metadata.get("description"), source)
-    profile.set("avatar_url", _largest_image(dig(metadata, "avatar", "thumbnails")), source)
+    with tolerant(source):
+        # The metadata has the full description and the 900 px avatar; the header a preview.
+        profile.set("bio", metadata.get("description"), source)
+        profile.set("avatar_url", _largest_image(dig(metadata, "avatar", "thumbnails")), source)
 
-    header = data.get("header") or {}
+    header = data.get("header")
+    header = header if isinstance(header, dict) else {}
     c4_header = header.get("c4TabbedHeaderRenderer")
     if isinstance(c4_header, dict):
-        _read_c4_header(c4_header, profile)
+        with tolerant("ytInitialData.header"):
+            _read_c4_header(c4_header, profile)
     view_model = dig(header, "pageHeaderRenderer", "content", "pageHeaderViewModel")
     if isinstance(view_model, dict):
-        _read_view_model_header(view_model, profile)
+        with tolerant("ytInitialData.header.pageHeaderViewModel"):
+            _read_view_model_header(view_model, profile)
         profile.set("display_name", dig(header, "pageHeaderRenderer", "pageTitle"), "header")
 
-    profile.set("platform_user_id", metadata.get("externalId"), source)
-    profile.set("display_name", metadata.get("title"), source)
-    base_url = dig(c4_header, "navigationEndpoint", "browseEndpoint", "canonicalBaseUrl")
-    for url in (metadata.get("vanityChannelUrl"), base_url):
-        if isinstance(url, str) and "/@" in url:
-            profile.set("handle", url.split("/@", 1)[1].split("/")[0], source)
+    with tolerant(source):
+        profile.set("platform_user_id", metadata.get("externalId"), source)
+        profile.set("display_name", metadata.get("title"), source)
+        base_url = dig(c4_header, "navigationEndpoint", "browseEndpoint", "canonicalBaseUrl")
+        for url in (metadata.get("vanityChannelUrl"), base_url):
+            if isinstance(url, str) and "/@" in url:
+                profile.set("handle", url.split("/@", 1)[1].split("/")[0], source)
     for key in _ABOUT_KEYS:
         if isinstance(data.get(key), dict):
-            _read_about(data[key], key, profile)
+            with tolerant(key):
+                _read_about(data[key], key, profile)
 
-    micro = dig(data, "microformat", "microformatDataRenderer") or {}
-    canonical = micro.get("urlCanonical") or page.canonical or ""
+    micro = dig(data, "microformat", "microformatDataRenderer")
+    micro = micro if isinstance(micro, dict) else {}
+    canonical = micro.get("urlCanonical")
+    canonical = canonical if isinstance(canonical, str) else page.canonical or ""
     match = _CHANNEL_ID_RE.search(canonical) or _CHANNEL_ID_RE.search(page.url)
     profile.set("platform_user_id", match.group(1) if match else None, "canonical")
+    for url in (canonical, page.url):
+        handle = _HANDLE_PATH_RE.match(safe_split(url).path)
+        profile.set("handle", unquote(handle.group(1)) if handle else None, "url")
     profile.set("display_name", page.meta_text("og:title"), "og:title")
     profile.set("bio", page.meta_text("og:description"), "og:description")
     profile.set("avatar_url", page.meta_text("og:image"), "og:image")
