@@ -67,6 +67,20 @@ def _json_dict(env: Mapping[str, str], name: str, default: dict[str, Any]) -> di
     return value
 
 
+def _url(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "")
+    if raw and not raw.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {raw!r}")
+    return raw
+
+
+def _secret(env: Mapping[str, str], name: str, prefixes: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip()
+    if raw and not raw.startswith(prefixes):
+        raise ConfigError(f"{name} must start with {' or '.join(prefixes)}")
+    return raw
+
+
 DEFAULT_PLAN_RATE_LIMITS = {
     "free": "60 per minute",
     "starter": "300 per minute",
@@ -103,7 +117,24 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SUPABASE_SERVICE_ROLE_KEY": env.get("SUPABASE_SERVICE_ROLE_KEY", ""),
         "SUPABASE_JWT_SECRET": env.get("SUPABASE_JWT_SECRET", ""),
         # -- accounts: auth proxy and API-key management --
+        # seconds for one call to Supabase Auth (signup, login, refresh, logout)
+        "AUTH_HTTP_TIMEOUT": _float(env, "AUTH_HTTP_TIMEOUT", 10.0),
+        "MAX_ACTIVE_KEYS_PER_USER": _int(env, "MAX_ACTIVE_KEYS_PER_USER", 10, minimum=1),
+        # seconds a rotated key keeps working after /v1/keys/rotate (0: revoked at once)
+        "KEY_ROTATION_GRACE_SECONDS": _int(env, "KEY_ROTATION_GRACE_SECONDS", 86400),
         # -- billing: Stripe --
+        # Empty STRIPE_SECRET_KEY (or checkout URLs): checkout and portal answer 503
+        # billing_unavailable; empty STRIPE_WEBHOOK_SECRET: the webhook does.
+        "STRIPE_SECRET_KEY": _secret(env, "STRIPE_SECRET_KEY", ("sk_", "rk_")),
+        "STRIPE_WEBHOOK_SECRET": _secret(env, "STRIPE_WEBHOOK_SECRET", ("whsec_",)),
+        # seconds a webhook's signed timestamp may be old (replay protection)
+        "STRIPE_WEBHOOK_TOLERANCE": _int(env, "STRIPE_WEBHOOK_TOLERANCE", 300, minimum=1),
+        # TEST-ONLY: base URL of a local fake of Stripe's API. Empty in production.
+        "STRIPE_API_BASE": _url(env, "STRIPE_API_BASE"),
+        "STRIPE_API_TIMEOUT": _float(env, "STRIPE_API_TIMEOUT", 20.0),
+        "CHECKOUT_SUCCESS_URL": _url(env, "CHECKOUT_SUCCESS_URL"),
+        "CHECKOUT_CANCEL_URL": _url(env, "CHECKOUT_CANCEL_URL"),
+        "PORTAL_RETURN_URL": _url(env, "PORTAL_RETURN_URL"),
         # -- scraping: fetcher, profile endpoint, cache --
         "FETCH_CONNECT_TIMEOUT": _float(env, "FETCH_CONNECT_TIMEOUT", 5.0),
         "FETCH_READ_TIMEOUT": _float(env, "FETCH_READ_TIMEOUT", 10.0),
@@ -118,4 +149,20 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROFILE_CACHE_HIT_COST": _int(env, "PROFILE_CACHE_HIT_COST", 1),
         "IDEMPOTENCY_TTL": _int(env, "IDEMPOTENCY_TTL", 86400, minimum=60),
         # -- jobs: batch lookups --
+        "JOBS_MAX_URLS": _int(env, "JOBS_MAX_URLS", 1000, minimum=1),
+        # Workers need LISTEN/NOTIFY: a direct or session-mode URL (empty: DATABASE_URL).
+        "JOBS_DATABASE_URL": env.get("JOBS_DATABASE_URL", ""),
+        "JOBS_WORKER_CONCURRENCY": _int(env, "JOBS_WORKER_CONCURRENCY", 8, minimum=1),
+        "JOBS_POLL_INTERVAL": _float(env, "JOBS_POLL_INTERVAL", 1.0),
+        "JOBS_HEARTBEAT_INTERVAL": _float(env, "JOBS_HEARTBEAT_INTERVAL", 10.0),
+        "JOBS_STALLED_TIMEOUT": _float(env, "JOBS_STALLED_TIMEOUT", 30.0),
+        "JOBS_STALLED_CHECK_INTERVAL": _float(env, "JOBS_STALLED_CHECK_INTERVAL", 15.0),
+        "JOBS_MAX_ATTEMPTS": _int(env, "JOBS_MAX_ATTEMPTS", 5, minimum=1),
+        "JOBS_HOST_CONCURRENCY": _int(env, "JOBS_HOST_CONCURRENCY", 4, minimum=0),
+        "JOBS_HOST_SPACING_MS": _int(env, "JOBS_HOST_SPACING_MS", 250, minimum=0),
+        "JOBS_RETRY_AFTER_DEFAULT": _int(env, "JOBS_RETRY_AFTER_DEFAULT", 30, minimum=1),
+        "JOBS_RETRY_AFTER_MAX": _int(env, "JOBS_RETRY_AFTER_MAX", 3600, minimum=1),
+        "JOBS_WEBHOOK_MAX_ATTEMPTS": _int(env, "JOBS_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1),
+        "JOBS_WEBHOOK_BACKOFF": _float(env, "JOBS_WEBHOOK_BACKOFF", 5.0),
+        "JOBS_WEBHOOK_TIMEOUT": _float(env, "JOBS_WEBHOOK_TIMEOUT", 10.0),
     }

@@ -160,6 +160,83 @@ class Unavailable(ApiError):
     default_message = "The service is temporarily unavailable."
 
 
+class InvalidCredentials(ApiError):
+    """401 ``invalid_credentials``: wrong e-mail/password, or an invalid or used refresh token."""
+
+    status = 401
+    code = "invalid_credentials"
+    default_message = "Invalid login credentials."
+
+
+class EmailNotConfirmed(ApiError):
+    """403 ``email_not_confirmed``: the account exists but its e-mail is not confirmed yet."""
+
+    status = 403
+    code = "email_not_confirmed"
+    default_message = "Confirm your e-mail address first (see the link we sent you)."
+
+
+class EmailTaken(Conflict):
+    """409 ``email_taken``: a user with this e-mail already exists."""
+
+    code = "email_taken"
+    default_message = "A user with this e-mail address already exists."
+
+
+class KeyLimitReached(Conflict):
+    """409 ``key_limit_reached``: the user holds the maximum of active API keys.
+
+    ``details``: ``limit`` and ``active`` (keys).
+    """
+
+    code = "key_limit_reached"
+    default_message = "You have the maximum number of active API keys; revoke one first."
+
+
+class KeyNotActive(Conflict):
+    """409 ``key_not_active``: the key is revoked, expired or already being rotated."""
+
+    code = "key_not_active"
+    default_message = "This API key is revoked, expired or already being rotated."
+
+
+class AuthUnavailable(Unavailable):
+    """503 ``auth_unavailable``: Supabase Auth is not configured here or not reachable."""
+
+    code = "auth_unavailable"
+    default_message = "Sign-up and login are not available right now."
+
+
+class InvalidSignature(ApiError):
+    """400 ``invalid_signature``: a webhook's ``Stripe-Signature`` is missing, wrong or stale."""
+
+    status = 400
+    code = "invalid_signature"
+    default_message = "The Stripe-Signature header does not match the body, or is too old."
+
+
+class PackNotFound(NotFound):
+    """404 ``pack_not_found``: no active credit pack with this id (``details.pack_id``)."""
+
+    code = "pack_not_found"
+    default_message = "No active credit pack with this id; see GET /v1/billing/packs."
+
+
+class PaymentProviderError(ApiError):
+    """502 ``payment_provider_error``: Stripe refused or failed the call; nothing was charged."""
+
+    status = 502
+    code = "payment_provider_error"
+    default_message = "The payment provider could not process the request; try again later."
+
+
+class BillingUnavailable(Unavailable):
+    """503 ``billing_unavailable``: Stripe is not configured on this server."""
+
+    code = "billing_unavailable"
+    default_message = "Billing is not available on this server."
+
+
 _HTTP_ERRORS: dict[int, type[ApiError]] = {
     400: ApiError,
     404: NotFound,

@@ -67,7 +67,12 @@ def verify_access_token(token: str) -> dict[str, Any]:
             key: Any = secret
             algorithms = ["HS256"]
         elif algorithm in ASYMMETRIC_ALGORITHMS and current_app.extensions.get("jwks_client"):
-            key = current_app.extensions["jwks_client"].get_signing_key_from_jwt(token).key
+            signing_key = current_app.extensions["jwks_client"].get_signing_key_from_jwt(token)
+            # The header's alg must be the key's: an ES256 header on an RSA key's kid would
+            # otherwise reach PyJWT as a TypeError (a 500), not a refused token.
+            if signing_key.algorithm_name != algorithm:
+                raise InvalidToken()
+            key = signing_key.key
             algorithms = [algorithm]
         else:
             raise InvalidToken()

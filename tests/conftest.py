@@ -27,6 +27,7 @@ from app.security import generate_api_key
 EXTRA_TABLES_TO_CLEAN: list[str] = [
     "public.creator_profiles",
     "private.idempotency_keys",
+    "public.stripe_events",
 ]
 
 

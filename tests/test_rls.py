@@ -121,3 +121,15 @@ def test_admin_views_report_lifetime_totals(db, two_users):
     assert row["lifetime_spent"] == 0
     with as_user(db, a), pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.execute("select * from admin.credit_balances")
+
+
+def test_admin_balances_net_out_refunded_purchases(db, two_users):
+    a, _ = two_users
+    db.execute("select public.grant_credits(%s, 100, 'purchase', 'cs_2')", (a,))
+    db.execute("select public.revoke_credits(%s, 40, 'purchase_refund', 'ch_2:4000')", (a,))
+    row = db.execute("select * from admin.credit_balances where user_id = %s", (a,)).fetchone()
+    assert (row["balance"], row["lifetime_purchased"], row["lifetime_purchase_refunded"]) == (
+        70,
+        60,
+        40,
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
+
+from app.errors import InvalidToken, KeyLimitReached, KeyNotActive
 
 
 def insert(
@@ -43,3 +46,106 @@ def list_for_user(conn: psycopg.Connection, user_id: UUID | str) -> list[dict[st
         " from public.api_keys where user_id = %s order by created_at desc",
         (user_id,),
     ).fetchall()
+
+
+# -- key management as the user (run inside app.db.as_user: RLS decides) ------------------------
+# The functions below return a key's public columns plus ``status``: active, rotating
+# (replaced by a rotation, works until revoked_at), revoked or expired. Never the hash.
+
+_CREATE_SQL = (
+    "insert into public.api_keys (user_id, name, key_hash, prefix, scopes, expires_at)"
+    " values ((select auth.uid()), %s, %s, %s, %s, %s)"
+    " returning id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
+    " case when revoked_at <= now() then 'revoked' when expires_at <= now() then 'expired'"
+    " when revoked_at is not null then 'rotating' else 'active' end as status"
+)
+_GET_SQL = (
+    "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
+    " case when revoked_at <= now() then 'revoked' when expires_at <= now() then 'expired'"
+    " when revoked_at is not null then 'rotating' else 'active' end as status"
+    " from public.api_keys where id = %s"
+)
+_LIST_SQL = (
+    "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
+    " case when revoked_at <= now() then 'revoked' when expires_at <= now() then 'expired'"
+    " when revoked_at is not null then 'rotating' else 'active' end as status"
+    " from public.api_keys"
+    " where user_id = (select auth.uid())"
+    "   and (%(after)s::uuid is null or (created_at, id) <"
+    "        (select a.created_at, a.id from public.api_keys a where a.id = %(after)s::uuid))"
+    " order by created_at desc, id desc limit %(limit)s"
+)
+_REVOCATION_SQL = (
+    "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
+    " values (%s, (select auth.uid()), %s, now() + make_interval(secs => %s))"
+)
+
+
+def set_key_limit(conn: psycopg.Connection, max_active: int) -> None:
+    """Hand ``MAX_ACTIVE_KEYS_PER_USER`` to the api_keys insert trigger for this transaction
+    only (setting ``app.max_active_api_keys``)."""
+    conn.execute("select set_config('app.max_active_api_keys', %s, true)", (str(max_active),))
+
+
+def create_own(
+    conn: psycopg.Connection,
+    name: str,
+    key_hash: str,
+    prefix: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    """Insert a key for the calling user (RLS: ``user_id = auth.uid()``).
+
+    Raises ``KeyLimitReached`` (details ``limit``, ``active``), or ``InvalidToken`` when the
+    caller's user no longer exists.
+    """
+    try:
+        return conn.execute(_CREATE_SQL, (name, key_hash, prefix, scopes, expires_at)).fetchone()
+    except psycopg.Error as exc:
+        raise _key_error(exc) from None
+
+
+def get_own(conn: psycopg.Connection, key_id: UUID | str) -> dict[str, Any] | None:
+    """One of the calling user's keys (RLS), or None when unknown or someone else's."""
+    return conn.execute(_GET_SQL, (key_id,)).fetchone()
+
+
+def list_own(
+    conn: psycopg.Connection, limit: int, after: UUID | str | None = None
+) -> list[dict[str, Any]]:
+    """The calling user's keys (RLS), newest first, ``limit`` rows after the key ``after``."""
+    return conn.execute(_LIST_SQL, {"after": after, "limit": limit}).fetchall()
+
+
+def revoke_own(
+    conn: psycopg.Connection, key_id: UUID | str, reason: str = "revoke", delay_seconds: int = 0
+) -> None:
+    """Record a revocation of the caller's key (``public.api_key_revocations``): the key stops
+    working ``delay_seconds`` from now (``reason`` ``revoke`` or ``rotate``), or earlier if it
+    was already due to.
+
+    RLS refuses other users' keys (``psycopg.errors.InsufficientPrivilege``). Raises
+    ``KeyNotActive`` when a ``rotate`` targets a revoked, expired or already rotated key.
+    """
+    try:
+        conn.execute(_REVOCATION_SQL, (key_id, reason, delay_seconds))
+    except psycopg.Error as exc:
+        raise _key_error(exc) from None
+
+
+def _key_error(exc: psycopg.Error) -> Exception:
+    if exc.sqlstate == "CS010":
+        detail = json.loads(exc.diag.message_detail or "{}")
+        limit, active = int(detail.get("limit", 0)), int(detail.get("active", 0))
+        message = (
+            f"You have {active} active API keys, the maximum; revoke one first."
+            if active >= limit
+            else "Too many of your keys are still in a rotation grace period; revoke an old one."
+        )
+        return KeyLimitReached(message, details={"limit": limit, "active": active})
+    if exc.sqlstate == "CS011":
+        return KeyNotActive()
+    if exc.sqlstate == "23503":  # a valid token whose user (profile) no longer exists
+        return InvalidToken()
+    return exc

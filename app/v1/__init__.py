@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, OpenAPI
 
-from app.v1 import creators, credits, system
+from app.v1 import auth, billing, creators, credits, keys, system
 
 
 def register(app: OpenAPI) -> None:
@@ -12,6 +12,9 @@ def register(app: OpenAPI) -> None:
     v1 = APIBlueprint("v1", __name__, url_prefix="/v1")
     v1.register_api(creators.bp)
     v1.register_api(credits.bp)
+    v1.register_api(auth.bp)
+    v1.register_api(keys.bp)
+    v1.register_api(billing.bp)
     v1.register_api(system.v1_bp)
     app.register_api(v1)
     app.register_api(system.bp)
