@@ -184,3 +184,6 @@ def init_app(app: Flask) -> None:
     for group in (db_cli, users_cli, keys_cli, credits_cli, tokens_cli):
         app.cli.add_command(group)
     app.cli.add_command(quickstart)
+    from app.jobs.worker import worker_command  # batch-job worker (procrastinate)
+
+    app.cli.add_command(worker_command)

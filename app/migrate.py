@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
@@ -85,4 +86,66 @@ def apply_pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) ->
                 (migration.version, migration.name, [sql]),
             )
         applied_now.append(migration.version)
+    apply_queue_schema(conn)
     return applied_now
+
+
+QUEUE_SCHEMA = "procrastinate"
+
+
+def apply_queue_schema(conn: psycopg.Connection) -> bool:
+    """Install the job queue's tables (procrastinate's ``schema.sql``) in the ``procrastinate``
+    schema, once: only when ``procrastinate.procrastinate_jobs`` does not exist yet. Returns True
+    when it installed them now.
+
+    Every run also pins ``search_path = procrastinate, pg_catalog`` on the schema's functions
+    (they use unqualified names, and callers such as the API's deferral run with another path)
+    and keeps the schema closed to ``anon``/``authenticated``: it is not exposed through the
+    Supabase Data API. The installed version is recorded in the schema's comment, not in
+    ``supabase_migrations`` (whose versions the Supabase CLI expects to find as files). Upgrading
+    procrastinate means applying its ``sql/migrations`` files to this schema by hand.
+    """
+    from procrastinate import __version__ as procrastinate_version
+    from procrastinate.schema import SchemaManager
+
+    with conn.transaction():
+        conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+        installed = conn.execute(
+            "select to_regclass('procrastinate.procrastinate_jobs') is not null"
+        ).fetchone()[0]
+        if not installed:
+            conn.execute("create schema if not exists procrastinate")
+            conn.execute("set local search_path = procrastinate, pg_catalog")
+            conn.execute(SchemaManager.get_schema())
+            conn.execute("reset search_path")
+            conn.execute(
+                sql.SQL("comment on schema procrastinate is {}").format(
+                    sql.Literal(
+                        f"Job queue tables of procrastinate {procrastinate_version} (installed by "
+                        "app/migrate.py). Not exposed through the Data API."
+                    )
+                )
+            )
+        functions = conn.execute(
+            "select p.oid::regprocedure::text from pg_catalog.pg_proc p"
+            " where p.pronamespace = 'procrastinate'::regnamespace"
+            "   and not coalesce(p.proconfig, '{}')"
+            "           @> array['search_path=procrastinate, pg_catalog']"
+        ).fetchall()
+        for (signature,) in functions:
+            conn.execute(
+                sql.SQL("alter function {} set search_path = procrastinate, pg_catalog").format(
+                    sql.SQL(signature)
+                )
+            )
+        conn.execute("revoke all on schema procrastinate from public, anon, authenticated")
+        conn.execute(
+            "revoke all on all tables in schema procrastinate from public, anon, authenticated"
+        )
+        conn.execute(
+            "revoke all on all functions in schema procrastinate from public, anon, authenticated"
+        )
+        conn.execute("grant usage on schema procrastinate to service_role")
+        conn.execute("grant all on all tables in schema procrastinate to service_role")
+        conn.execute("grant all on all sequences in schema procrastinate to service_role")
+    return not installed

@@ -28,6 +28,9 @@ EXTRA_TABLES_TO_CLEAN: list[str] = [
     "public.creator_profiles",
     "private.idempotency_keys",
     "public.stripe_events",
+    "private.host_politeness",
+    "procrastinate.procrastinate_jobs",
+    "procrastinate.procrastinate_workers",
 ]
 
 

@@ -150,6 +150,8 @@ class UpstreamBlocked(FetchFailed):
     ``details.reason``: ``status_401``, ``status_403``, ``status_429`` (still limited after the
     retries, or asked for a wait longer than ``max_retry_after``), ``status_999``,
     ``login_redirect`` (redirected to a login wall) or ``challenge`` (captcha / bot check).
+    With ``status_429``, ``details.retry_after`` carries the wait the site asked for (seconds),
+    when it sent a readable ``Retry-After``.
     """
 
     status = 502
@@ -641,6 +643,7 @@ def _get(session: requests.Session, guard: _FetchGuard, url: str) -> requests.Re
             asked = _retry_after(response.headers.get("Retry-After"))
             response.close()
             if asked is not None:
+                failure.details["retry_after"] = asked
                 delay = asked if asked <= settings.max_retry_after else float("inf")
         if attempt > settings.retries or delay >= guard.remaining():
             raise failure

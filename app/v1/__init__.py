@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, OpenAPI
 
-from app.v1 import auth, billing, creators, credits, keys, system
+from app.v1 import auth, billing, creators, credits, jobs, keys, system
 
 
 def register(app: OpenAPI) -> None:
@@ -15,6 +15,7 @@ def register(app: OpenAPI) -> None:
     v1.register_api(auth.bp)
     v1.register_api(keys.bp)
     v1.register_api(billing.bp)
+    v1.register_api(jobs.bp)
     v1.register_api(system.v1_bp)
     app.register_api(v1)
     app.register_api(system.bp)

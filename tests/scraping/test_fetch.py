@@ -432,6 +432,7 @@ def test_persistent_429_is_blocked(server: ScriptedServer, retry_after: str, att
 
     assert (caught.value.status, caught.value.code) == (502, "upstream_blocked")
     assert caught.value.details["reason"] == "status_429"
+    assert caught.value.details["retry_after"] == float(retry_after)
     assert server.hits("/") == attempts
 
 

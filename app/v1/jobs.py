@@ -1,0 +1,464 @@
+"""Batch jobs: ``POST /v1/jobs/create``, ``GET /v1/jobs/get``, ``GET /v1/jobs/results``,
+``GET /v1/jobs/list``, ``POST /v1/jobs/cancel``.
+
+A job reserves one credit per accepted URL in one ``spend_credits`` call, in the same transaction
+that creates the job, its items and their queue tasks; each item that fails (or is cancelled
+before it runs) refunds its credit once. Workers (``flask --app wsgi worker``) do the fetching.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from flask import current_app, g
+from pydantic import BaseModel, Field
+
+from app import db
+from app.errors import (
+    AccountSuspended,
+    Conflict,
+    IdempotencyConflict,
+    InsufficientCredits,
+    NotFound,
+    ValidationFailed,
+)
+from app.idempotency import IdempotencyInProgress, idempotent
+from app.jobs import signing
+from app.jobs.summary import job_summary
+from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
+from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from app.queries import credits as credit_queries
+from app.queries import jobs as queries
+from app.scraping.fetch import MAX_URL_LENGTH, validate_public_url
+from app.security import Principal, api_key_required, plan_cache
+
+bp = resource_blueprint(
+    "jobs",
+    __name__,
+    "/jobs",
+    "Batch lookups: many creator profile URLs in one job, processed in the background.",
+    API_KEY_SECURITY,
+)
+
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+ItemStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+HARD_MAX_URLS = 10_000  # schema bound; the configured JOBS_MAX_URLS is checked in the view
+
+
+class JobFinished(Conflict):
+    """409 ``job_finished``: the job already completed or failed; there is nothing to cancel."""
+
+    code = "job_finished"
+    default_message = "This job has already finished."
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+class CreateJobBody(BaseModel):
+    urls: list[str] = Field(
+        max_length=HARD_MAX_URLS,
+        description=(
+            "Profile URLs (http/https; https:// is assumed if missing). Duplicates (after "
+            "normalisation) are removed; at most JOBS_MAX_URLS (1000) per job."
+        ),
+        examples=[["https://www.youtube.com/@mkbhd", "https://bsky.app/profile/jay.bsky.team"]],
+    )
+    webhook_url: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description="Public https URL that receives the signed job summary when the job ends.",
+    )
+
+
+class JobIdQuery(BaseModel):
+    id: UUID = Field(description="The job id returned by POST /v1/jobs/create.")
+
+
+class CancelBody(BaseModel):
+    id: UUID = Field(description="The job to cancel.")
+
+
+class ResultsQuery(JobIdQuery):
+    limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Rows per page (1-100).")
+    cursor: str | None = Field(
+        None, max_length=64, description="Opaque cursor from the previous page's meta.next_cursor."
+    )
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Rows per page (1-100).")
+    cursor: str | None = Field(
+        None, max_length=64, description="Opaque cursor from the previous page's meta.next_cursor."
+    )
+    status: JobStatus | None = Field(None, description="Only jobs in this status.")
+
+
+class JobCounts(BaseModel):
+    total: int = Field(description="Accepted URLs (items).")
+    done: int = Field(description="Items in a final state (succeeded + failed + cancelled).")
+    succeeded: int
+    failed: int
+    cancelled: int
+    pending: int = Field(description="Items queued or running.")
+
+
+class WebhookDelivery(BaseModel):
+    attempt: int
+    status_code: int | None = Field(description="HTTP status answered (null: no answer).")
+    error: str | None = Field(description="status_<n>, timeout, connection_error, ...")
+    duration_ms: int | None
+    succeeded: bool
+    at: datetime
+
+
+class JobWebhook(BaseModel):
+    url: str
+    deliveries: list[WebhookDelivery] | None = Field(
+        None, description="Delivery attempts so far (GET /v1/jobs/get)."
+    )
+
+
+class Job(BaseModel):
+    id: UUID
+    status: JobStatus = Field(
+        description=(
+            "queued (nothing started), running, completed (all items done, at least one "
+            "succeeded), failed (all items failed), cancelled."
+        )
+    )
+    counts: JobCounts
+    progress: float = Field(description="Percent of items in a final state (0-100).")
+    credits_charged: int = Field(description="Credits reserved: one per accepted URL.")
+    credits_refunded: int = Field(description="Credits given back for failed/cancelled items.")
+    created_at: datetime
+    started_at: datetime | None
+    cancelled_at: datetime | None
+    finished_at: datetime | None
+    webhook: JobWebhook | None
+
+
+class RejectedUrl(BaseModel):
+    index: int = Field(description="Position in the submitted `urls`.")
+    url: str
+    code: str = Field(description="validation_error or url_not_allowed.")
+    message: str
+
+
+class CreatedJob(Job):
+    rejected: list[RejectedUrl] = Field(description="Submitted URLs refused (not charged).")
+    duplicates: int = Field(description="Submitted URLs dropped as duplicates (not charged).")
+    webhook_secret: str | None = Field(
+        description=(
+            "Signing secret of this job's webhook (whsec_...), shown only here. Verify the "
+            "CreatorScrape-Signature header with it."
+        )
+    )
+
+
+class CreateMeta(BaseModel):
+    request_id: str
+    credits_charged: int
+    credits_remaining: int = Field(description="Your balance after the reservation.")
+
+
+class CreateResponse(BaseModel):
+    data: CreatedJob
+    meta: CreateMeta
+
+
+class Meta(BaseModel):
+    request_id: str
+
+
+class JobResponse(BaseModel):
+    data: Job
+    meta: Meta
+
+
+class ItemError(BaseModel):
+    code: str = Field(
+        description=(
+            "creator_not_found, upstream_blocked, upstream_error, upstream_timeout, "
+            "url_not_allowed, internal_error"
+        )
+    )
+    message: str | None
+    details: dict[str, Any] | None
+
+
+class JobResult(BaseModel):
+    url: str
+    status: ItemStatus
+    attempts: int
+    profile: dict[str, Any] | None = Field(description="The CreatorProfile (succeeded items).")
+    cached: bool | None
+    error: ItemError | None
+    finished_at: datetime | None
+
+
+class PageMeta(BaseModel):
+    request_id: str
+    next_cursor: str | None
+
+
+class ResultsResponse(BaseModel):
+    data: list[JobResult]
+    meta: PageMeta
+
+
+class ListResponse(BaseModel):
+    data: list[Job]
+    meta: PageMeta
+
+
+_READ_ERRORS = error_responses(*API_KEY_ERRORS, AccountSuspended, NotFound)
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+
+def _bad(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(details={"fields": [{"field": field, "message": message}]})
+
+
+def _accept_urls(urls: list[str], allow_loopback: bool) -> tuple[list[str], list[dict], int]:
+    """(accepted normalised URLs in order, rejected entries, duplicates dropped)."""
+    accepted: list[str] = []
+    seen: set[str] = set()
+    rejected: list[dict] = []
+    duplicates = 0
+    for index, raw in enumerate(urls):
+        url = raw.strip()
+        if url and "://" not in url:
+            url = "https://" + url
+        try:
+            normalised = validate_public_url(url, allow_loopback=allow_loopback)
+        except ValidationFailed as err:
+            fields = err.details.get("fields") or [{}]
+            message = fields[0].get("message", err.message)
+            rejected.append({"index": index, "url": raw, "code": err.code, "message": message})
+            continue
+        except Exception as err:  # UrlNotAllowed and other fetcher refusals
+            code = getattr(err, "code", "validation_error")
+            message = getattr(err, "message", "This URL cannot be fetched.")
+            rejected.append({"index": index, "url": raw, "code": code, "message": message})
+            continue
+        if normalised in seen:
+            duplicates += 1
+            continue
+        seen.add(normalised)
+        accepted.append(normalised)
+    return accepted, rejected, duplicates
+
+
+def _reserve(conn: Any, cost: int) -> Principal:
+    """``spend_credits`` for ``cost`` credits on this transaction (the same call ``charge``
+    makes), so the reservation commits only together with the job."""
+    try:
+        row = credit_queries.spend(conn, g.api_key_hash, cost, g.request_id)
+    except InsufficientCredits as err:
+        required, balance = err.details["required"], err.details["balance"]
+        raise InsufficientCredits(
+            f"This job costs {required} credits; the balance is {balance} "
+            f"({required - balance} short).",
+            details={"required": required, "balance": balance, "shortfall": required - balance},
+        ) from None
+    plan_cache.put(g.api_key_hash, row["plan"])
+    g.principal = Principal(
+        user_id=row["user_id"],
+        api_key_id=row["api_key_id"],
+        plan=row["plan"],
+        balance=row["balance"],
+        charged=cost,
+        ref=g.request_id,
+    )
+    return g.principal
+
+
+@bp.post(
+    "/create",
+    responses={
+        202: CreateResponse,
+        **error_responses(
+            *API_KEY_ERRORS,
+            InsufficientCredits,
+            AccountSuspended,
+            IdempotencyConflict,
+            IdempotencyInProgress,
+        ),
+    },
+)
+@api_key_required(cost=None)
+@idempotent
+def create_job(body: CreateJobBody):
+    """Start a batch job: look up many creator profiles in the background.
+
+    Every URL is validated first: malformed or non-public ones are listed in `rejected` and not
+    charged; duplicates are dropped. One credit per accepted URL is reserved at once (one ledger
+    row, ref = this request id); each item that fails is refunded (one ledger row per item), so
+    you pay for the profiles you get. Poll `GET /v1/jobs/get`, read `GET /v1/jobs/results`, or
+    pass `webhook_url` to be called when the job ends. Supports `Idempotency-Key`.
+
+    Errors: 400 `validation_error` (no URLs, more than JOBS_MAX_URLS, every URL invalid:
+    `details.fields` names each bad item as `urls[<index>]`; a bad `webhook_url`), 401
+    `invalid_api_key`, 402 `insufficient_credits` (`details.required`, `balance`, `shortfall`;
+    nothing is created), 403 `account_suspended`, 409 `idempotency_conflict`, 429
+    `rate_limited`.
+    """
+    config = current_app.config
+    allow_loopback = config["FETCH_ALLOW_LOOPBACK"]
+    if not body.urls:
+        raise _bad("urls", "Give at least one URL.")
+    if len(body.urls) > config["JOBS_MAX_URLS"]:
+        raise _bad("urls", f"At most {config['JOBS_MAX_URLS']} URLs per job.")
+    webhook_url = None
+    if body.webhook_url is not None:
+        try:
+            webhook_url = validate_public_url(body.webhook_url.strip(), allow_loopback)
+        except Exception as err:
+            raise _bad("webhook_url", getattr(err, "message", "Invalid URL.")) from None
+    accepted, rejected, duplicates = _accept_urls(body.urls, allow_loopback)
+    if not accepted:
+        raise ValidationFailed(
+            "None of the URLs can be looked up.",
+            details={
+                "fields": [
+                    {"field": f"urls[{r['index']}]", "message": f"{r['code']}: {r['message']}"}
+                    for r in rejected
+                ]
+            },
+        )
+    secret = signing.new_secret() if webhook_url else None
+    with db.connection() as conn, conn.transaction():
+        principal = _reserve(conn, len(accepted))
+        job = queries.create_job(
+            conn,
+            user_id=principal.user_id,
+            api_key_id=principal.api_key_id,
+            charge_ref=principal.ref,
+            urls=accepted,
+            hosts=[urlsplit(u).hostname or "" for u in accepted],
+            webhook_url=webhook_url,
+            webhook_secret=secret,
+            host_concurrency=config["JOBS_HOST_CONCURRENCY"],
+        )
+    data = {
+        **job_summary(job, []),
+        "rejected": rejected,
+        "duplicates": duplicates,
+        "webhook_secret": secret,
+    }
+    meta = {
+        "request_id": g.request_id,
+        "credits_charged": principal.charged,
+        "credits_remaining": principal.balance,
+    }
+    return {"data": data, "meta": meta}, 202
+
+
+def _own_job(conn: Any, job_id: UUID) -> dict[str, Any]:
+    job = queries.get_job(conn, job_id, g.principal.user_id)
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+@bp.get("/get", responses={200: JobResponse, **_READ_ERRORS})
+@api_key_required(cost=0)
+def get_job(query: JobIdQuery):
+    """A job's status, counts, progress, credits and webhook delivery attempts. Free.
+
+    Errors: 400 `validation_error`, 401 `invalid_api_key`, 404 `not_found` (no such job, or
+    not yours), 429 `rate_limited`.
+    """
+    with db.connection() as conn:
+        job = _own_job(conn, query.id)
+        deliveries = queries.list_deliveries(conn, job["id"])
+    return {"data": job_summary(job, deliveries), "meta": {"request_id": g.request_id}}
+
+
+@bp.get("/results", responses={200: ResultsResponse, **_READ_ERRORS})
+@api_key_required(cost=0)
+def get_results(query: ResultsQuery):
+    """One row per accepted URL, in submission order: the profile, or the error code. Free.
+    Cursor-paginated: pass `meta.next_cursor` back as `cursor` until it is null.
+
+    Errors: 400 `validation_error` (also a bad cursor), 401 `invalid_api_key`, 404
+    `not_found`, 429 `rate_limited`.
+    """
+    after = decode_cursor(query.cursor)
+    with db.connection() as conn:
+        job = _own_job(conn, query.id)
+        rows = queries.list_items(conn, job["id"], query.limit + 1, after)
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1]["id"])
+    data = [
+        {
+            "url": r["url"],
+            "status": r["status"],
+            "attempts": r["attempts"],
+            "profile": r["profile"],
+            "cached": r["cached"],
+            "error": (
+                {
+                    "code": r["error_code"],
+                    "message": r["error_message"],
+                    "details": r["error_details"],
+                }
+                if r["error_code"]
+                else None
+            ),
+            "finished_at": r["finished_at"],
+        }
+        for r in rows
+    ]
+    return {"data": data, "meta": {"request_id": g.request_id, "next_cursor": next_cursor}}
+
+
+@bp.get("/list", responses={200: ListResponse, **_READ_ERRORS})
+@api_key_required(cost=0)
+def list_jobs(query: ListQuery):
+    """Your jobs, newest first (optionally one `status`). Free. Cursor-paginated.
+
+    Errors: 400 `validation_error`, 401 `invalid_api_key`, 429 `rate_limited`.
+    """
+    before = decode_cursor(query.cursor)
+    with db.connection() as conn:
+        rows = queries.list_jobs(conn, g.principal.user_id, query.limit + 1, before, query.status)
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1]["seq"])
+    data = [job_summary(r) for r in rows]
+    return {"data": data, "meta": {"request_id": g.request_id, "next_cursor": next_cursor}}
+
+
+@bp.post(
+    "/cancel",
+    responses={200: JobResponse, **error_responses(*API_KEY_ERRORS, NotFound, JobFinished)},
+)
+@api_key_required(cost=0)
+def cancel_job(body: CancelBody):
+    """Cancel a job: items not started yet are stopped and their credits refunded at once;
+    items already being fetched finish (and are paid or refunded as usual). Cancelling a
+    cancelled job returns it unchanged.
+
+    Errors: 400 `validation_error`, 401 `invalid_api_key`, 404 `not_found`, 409
+    `job_finished` (it completed or failed already), 429 `rate_limited`.
+    """
+    with db.connection() as conn:
+        job = queries.cancel_job(conn, body.id, g.principal.user_id)
+        if job is None:
+            raise NotFound("No such job.")
+        if job["status"] in ("completed", "failed"):
+            raise JobFinished(
+                f"This job has already {job['status']}.", details={"status": job["status"]}
+            )
+        deliveries = queries.list_deliveries(conn, job["id"])
+    return {"data": job_summary(job, deliveries), "meta": {"request_id": g.request_id}}
