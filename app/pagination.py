@@ -46,9 +46,27 @@ def decode_cursor(cursor: str | None) -> int | None:
     return value
 
 
-def page(rows: list[dict], limit: int) -> tuple[list[dict], str | None]:
-    """Split ``limit + 1`` fetched rows into the page and the next cursor (None at the end)."""
+class PageMeta(BaseModel):
+    """``meta`` of a paginated list."""
+
+    request_id: str = Field(description="This request's id.")
+    has_more: bool = Field(description="True when another page follows.")
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page.")
+
+
+def page(rows: list[dict], limit: int, key: str = "id") -> tuple[list[dict], str | None]:
+    """Split ``limit + 1`` fetched rows into the page and the next cursor (None at the end);
+    the cursor encodes the last row's ``key`` column."""
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, encode_cursor(rows[-1]["id"])
+        return rows, encode_cursor(rows[-1][key])
     return rows, None
+
+
+def page_meta(request_id: str, next_cursor: str | None) -> dict:
+    """The ``PageMeta`` dict for a page."""
+    return {
+        "request_id": request_id,
+        "has_more": next_cursor is not None,
+        "next_cursor": next_cursor,
+    }

@@ -220,9 +220,11 @@ def test_get_list_and_results_with_cursors(jc, db):
     ids = [create(jc, key, urls(n)).get_json()["data"]["id"] for n in (1, 2, 30)]
     page1 = jc.get("/v1/jobs/list?limit=2", headers=h).get_json()
     assert [j["id"] for j in page1["data"]] == ids[::-1][:2]
+    assert page1["meta"]["has_more"] is True
     page2 = jc.get(f"/v1/jobs/list?limit=2&cursor={page1['meta']['next_cursor']}", headers=h)
     assert [j["id"] for j in page2.get_json()["data"]] == [ids[0]]
     assert page2.get_json()["meta"]["next_cursor"] is None
+    assert page2.get_json()["meta"]["has_more"] is False
     queued = jc.get("/v1/jobs/list?status=completed", headers=h).get_json()
     assert queued["data"] == []
 

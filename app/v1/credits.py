@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from app import db
 from app.errors import AccountSuspended
 from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
-from app.pagination import PageQuery, decode_cursor, page
+from app.pagination import PageMeta, PageQuery, decode_cursor, page, page_meta
 from app.queries import credits as credit_queries
 from app.security import api_key_required
 
@@ -48,11 +48,6 @@ class LedgerEntry(BaseModel):
     created_at: datetime
 
 
-class PageMeta(Meta):
-    has_more: bool = Field(description="True when another page follows.")
-    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page.")
-
-
 class HistoryResponse(BaseModel):
     data: list[LedgerEntry]
     meta: PageMeta
@@ -83,11 +78,4 @@ def get_history(query: PageQuery):
     with db.connection() as conn:
         rows = credit_queries.history(conn, g.principal.user_id, query.limit + 1, before)
     rows, next_cursor = page(rows, query.limit)
-    return {
-        "data": rows,
-        "meta": {
-            "request_id": g.request_id,
-            "has_more": next_cursor is not None,
-            "next_cursor": next_cursor,
-        },
-    }
+    return {"data": rows, "meta": page_meta(g.request_id, next_cursor)}

@@ -29,7 +29,7 @@ from app.idempotency import IdempotencyInProgress, idempotent
 from app.jobs import signing
 from app.jobs.summary import job_summary
 from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
-from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from app.pagination import PageMeta, PageQuery, decode_cursor, page, page_meta
 from app.queries import credits as credit_queries
 from app.queries import jobs as queries
 from app.scraping.fetch import MAX_URL_LENGTH, validate_public_url
@@ -82,18 +82,11 @@ class CancelBody(BaseModel):
     id: UUID = Field(description="The job to cancel.")
 
 
-class ResultsQuery(JobIdQuery):
-    limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Rows per page (1-100).")
-    cursor: str | None = Field(
-        None, max_length=64, description="Opaque cursor from the previous page's meta.next_cursor."
-    )
+class ResultsQuery(JobIdQuery, PageQuery):
+    """``id`` of the job, with ``limit`` and ``cursor``."""
 
 
-class ListQuery(BaseModel):
-    limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Rows per page (1-100).")
-    cursor: str | None = Field(
-        None, max_length=64, description="Opaque cursor from the previous page's meta.next_cursor."
-    )
+class ListQuery(PageQuery):
     status: JobStatus | None = Field(None, description="Only jobs in this status.")
 
 
@@ -198,11 +191,6 @@ class JobResult(BaseModel):
     cached: bool | None
     error: ItemError | None
     finished_at: datetime | None
-
-
-class PageMeta(BaseModel):
-    request_id: str
-    next_cursor: str | None
 
 
 class ResultsResponse(BaseModel):
@@ -394,10 +382,7 @@ def get_results(query: ResultsQuery):
     with db.connection() as conn:
         job = _own_job(conn, query.id)
         rows = queries.list_items(conn, job["id"], query.limit + 1, after)
-    next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        next_cursor = encode_cursor(rows[-1]["id"])
+    rows, next_cursor = page(rows, query.limit)
     data = [
         {
             "url": r["url"],
@@ -418,7 +403,7 @@ def get_results(query: ResultsQuery):
         }
         for r in rows
     ]
-    return {"data": data, "meta": {"request_id": g.request_id, "next_cursor": next_cursor}}
+    return {"data": data, "meta": page_meta(g.request_id, next_cursor)}
 
 
 @bp.get("/list", responses={200: ListResponse, **_READ_ERRORS})
@@ -431,12 +416,9 @@ def list_jobs(query: ListQuery):
     before = decode_cursor(query.cursor)
     with db.connection() as conn:
         rows = queries.list_jobs(conn, g.principal.user_id, query.limit + 1, before, query.status)
-    next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        next_cursor = encode_cursor(rows[-1]["seq"])
+    rows, next_cursor = page(rows, query.limit, key="seq")
     data = [job_summary(r) for r in rows]
-    return {"data": data, "meta": {"request_id": g.request_id, "next_cursor": next_cursor}}
+    return {"data": data, "meta": page_meta(g.request_id, next_cursor)}
 
 
 @bp.post(
