@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import click
 import psycopg
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app import db, migrate
 from app.queries import credits as credit_queries
@@ -164,6 +164,7 @@ def tokens_mint(email: str, ttl: int) -> None:
 
 
 @click.command("quickstart")
+@with_appcontext
 @click.option("--email", default="demo@example.com", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def quickstart(email: str, port: int) -> None:
