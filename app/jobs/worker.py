@@ -29,6 +29,7 @@ import click
 import procrastinate
 import psycopg
 from flask import current_app
+from flask.cli import with_appcontext
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
@@ -172,6 +173,7 @@ def run(config: Mapping[str, Any], concurrency: int | None = None, name: str | N
     help="Items fetched at once by this process (default JOBS_WORKER_CONCURRENCY).",
 )
 @click.option("--name", default=None, help="Worker name in logs (default host-pid).")
+@with_appcontext
 def worker_command(concurrency: int | None, name: str | None) -> None:
     """Run a batch-job worker (procrastinate) until SIGINT/SIGTERM. Start as many as you like,
     on any machine, against the same DATABASE_URL / JOBS_DATABASE_URL."""
