@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_openapi3 import OpenAPI
 from psycopg.rows import dict_row
+from werkzeug.serving import make_server
 
 from app import create_app, migrate
 from app.limits import limiter
 from app.security import generate_api_key
+from app.tokens import mint_access_token
 
 # Tables other than auth.users' cascade that tests must empty; later features append theirs.
 EXTRA_TABLES_TO_CLEAN: list[str] = [
@@ -58,27 +64,77 @@ def database_url() -> Iterator[str]:
         server.cleanup()
 
 
+@contextmanager
+def app_for_tests(database_url: str, **overrides) -> Iterator[OpenAPI]:
+    """An app on ``database_url`` for tests (``TESTING`` on, ``LOG_LEVEL`` WARNING), with
+    ``overrides`` on top of that config; its database pool is closed on exit."""
+    flask_app = create_app(
+        {"TESTING": True, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **overrides}
+    )
+    try:
+        yield flask_app
+    finally:
+        flask_app.extensions["db_pool"].close()
+
+
+def fresh_client(flask_app: Flask) -> FlaskClient:
+    """A test client of ``flask_app``, after resetting the shared rate-limit counters."""
+    limiter.reset()
+    return flask_app.test_client()
+
+
+@contextmanager
+def serve_live(flask_app: Flask) -> Iterator[str]:
+    """Serve ``flask_app`` over real HTTP on 127.0.0.1 (a threaded server on a free port, so each
+    request is its own thread); yields the base URL and shuts the server down on exit."""
+    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header carrying ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def bearer_for(flask_app: Flask, user_id: str, ttl: int = 3600) -> dict[str, str]:
+    """An ``Authorization`` header with an access token for ``user_id`` minted by ``flask_app``
+    (its JWT secret), valid ``ttl`` seconds."""
+    with flask_app.app_context():
+        return bearer(mint_access_token(user_id, None, ttl))
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """Assert ``response`` is the error envelope: ``status`` (the body in the failure message),
+    a body with only ``error``, that ``code``, the response's ``X-Request-ID`` as ``request_id``
+    and a non-empty ``message``. Returns the ``error`` object."""
+    assert response.status_code == status, response.get_json()
+    body = response.get_json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["code"] == code
+    assert error["request_id"] == response.headers["X-Request-ID"]
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str):
     """The Flask app on the test database, rate limits on with in-memory storage."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "DB_POOL_MAX_SIZE": 20,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url, RATELIMIT_STORAGE_URI="memory://", DB_POOL_MAX_SIZE=20
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def client(app):
     """A test client with fresh rate-limit counters."""
-    limiter.reset()
-    return app.test_client()
+    return fresh_client(app)
 
 
 @pytest.fixture
@@ -130,6 +186,12 @@ def make_key(db: psycopg.Connection, user_id: str, name: str = "test", **columns
         ),
     )
     return new_key.plaintext
+
+
+def make_funded_key(db: psycopg.Connection, credits: int) -> tuple[str, str]:
+    """A user granted ``credits`` with one API key: ``(user_id, plaintext key)``."""
+    user_id = make_user(db, credits=credits)
+    return user_id, make_key(db, user_id)
 
 
 def ledger_sum(db: psycopg.Connection, user_id: str) -> int:

@@ -8,60 +8,50 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import g
 
-from app import create_app
 from app import db as app_db
-from app.limits import limiter
 from app.security import api_key_required
-from tests.conftest import balance_of, ledger_sum, make_key, make_user
+from tests.conftest import (
+    app_for_tests,
+    assert_error,
+    balance_of,
+    fresh_client,
+    ledger_sum,
+    make_key,
+    make_user,
+)
 
 
 @pytest.fixture(scope="module")
 def paid_app(database_url):
     """An app with two extra test routes: a 1-credit call and one that crashes after charging
     nothing. Its free plan allows 3 calls a minute."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_PLAN_LIMITS": {"free": "3 per minute", "pro": "100 per minute"},
-            "MAX_CONTENT_LENGTH": 2048,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    with app_for_tests(
+        database_url,
+        RATELIMIT_PLAN_LIMITS={"free": "3 per minute", "pro": "100 per minute"},
+        MAX_CONTENT_LENGTH=2048,
+    ) as flask_app:
 
-    @flask_app.get("/v1/test/paid")
-    @api_key_required(cost=1)
-    def paid():
-        return {"balance": g.principal.balance}
+        @flask_app.get("/v1/test/paid")
+        @api_key_required(cost=1)
+        def paid():
+            return {"balance": g.principal.balance}
 
-    @flask_app.post("/v1/test/echo")
-    def echo():
-        from flask import request
+        @flask_app.post("/v1/test/echo")
+        def echo():
+            from flask import request
 
-        return {"size": len(request.get_data())}
+            return {"size": len(request.get_data())}
 
-    @flask_app.get("/v1/test/crash")
-    def crash():
-        raise RuntimeError("secret internal detail")
+        @flask_app.get("/v1/test/crash")
+        def crash():
+            raise RuntimeError("secret internal detail")
 
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+        yield flask_app
 
 
 @pytest.fixture
 def paid_client(paid_app):
-    limiter.reset()
-    return paid_app.test_client()
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_json()
-    body = response.get_json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert body["error"]["request_id"] == response.headers["X-Request-ID"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
+    return fresh_client(paid_app)
 
 
 def test_balance_returns_balance_and_plan(client, db):

@@ -26,10 +26,8 @@ import jwt
 import psycopg
 import pytest
 
-from app import create_app
-from app.limits import limiter
 from app.logs import JsonFormatter
-from app.tokens import mint_access_token
+from tests.conftest import app_for_tests, assert_error, bearer, bearer_for, fresh_client
 
 SECRET = "fake-project-jwt-secret-" + "j" * 32
 ANON_KEY = "fake-anon-key-" + "a" * 20
@@ -291,34 +289,20 @@ def fake_auth(database_url):
 @pytest.fixture(scope="module")
 def auth_app(database_url, fake_auth):
     """An app pointed at the fake Supabase Auth, with the fake's JWT secret."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "SUPABASE_URL": fake_auth.url,
-            "SUPABASE_ANON_KEY": ANON_KEY,
-            "SUPABASE_JWT_SECRET": SECRET,
-            "AUTH_HTTP_TIMEOUT": 5.0,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        SUPABASE_URL=fake_auth.url,
+        SUPABASE_ANON_KEY=ANON_KEY,
+        SUPABASE_JWT_SECRET=SECRET,
+        AUTH_HTTP_TIMEOUT=5.0,
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def auth_client(auth_app, fake_auth):
     fake_auth.reset()
-    limiter.reset()
-    return auth_app.test_client()
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_json()
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert error["request_id"] == response.headers["X-Request-ID"]
-    return error
+    return fresh_client(auth_app)
 
 
 def signup(client, email="ann@example.com", password=PASSWORD):
@@ -327,10 +311,6 @@ def signup(client, email="ann@example.com", password=PASSWORD):
 
 def login(client, email="ann@example.com", password=PASSWORD):
     return client.post("/v1/auth/login", json={"email": email, "password": password})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- success paths ---------------------------------------------------------------------------------
@@ -450,9 +430,8 @@ def test_logout_of_an_ended_or_unknown_session_counts_as_logged_out(
     assert fake_auth.last_status == 403
 
     user_id = fake_auth.users["ann@example.com"]["id"]
-    with auth_app.app_context():
-        token = mint_access_token(user_id)  # valid for us; a session the fake never issued
-    response = auth_client.post("/v1/auth/logout", headers=bearer(token))
+    # a token valid for us; a session the fake never issued
+    response = auth_client.post("/v1/auth/logout", headers=bearer_for(auth_app, user_id))
     assert response.status_code == 200
     assert fake_auth.last_status == 403
 
@@ -528,23 +507,16 @@ def test_supabase_failure_is_503_auth_unavailable(auth_client, fake_auth):
 def test_unreachable_supabase_is_503_auth_unavailable(database_url):
     gone = FakeSupabaseAuth(database_url)
     gone.close()  # nothing listens on its port any more
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "DB_POOL_MIN_SIZE": 0,
-            "SUPABASE_URL": gone.url,
-            "SUPABASE_ANON_KEY": ANON_KEY,
-            "SUPABASE_JWT_SECRET": SECRET,
-            "AUTH_HTTP_TIMEOUT": 2.0,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    try:
+    with app_for_tests(
+        database_url,
+        DB_POOL_MIN_SIZE=0,
+        SUPABASE_URL=gone.url,
+        SUPABASE_ANON_KEY=ANON_KEY,
+        SUPABASE_JWT_SECRET=SECRET,
+        AUTH_HTTP_TIMEOUT=2.0,
+    ) as flask_app:
         response = login(flask_app.test_client())
         assert_error(response, 503, "auth_unavailable")
-    finally:
-        flask_app.extensions["db_pool"].close()
 
 
 def test_unconfigured_auth_is_503_auth_unavailable(app, client, db):
@@ -562,9 +534,9 @@ def test_unconfigured_auth_is_503_auth_unavailable(app, client, db):
     )
     user_id = str(db.execute("insert into auth.users (email) values ('l@example.com') returning id")
                   .fetchone()["id"])  # fmt: skip
-    with app.app_context():
-        token = mint_access_token(user_id)
-    assert_error(client.post("/v1/auth/logout", headers=bearer(token)), 503, "auth_unavailable")
+    assert_error(
+        client.post("/v1/auth/logout", headers=bearer_for(app, user_id)), 503, "auth_unavailable"
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from app import create_app
-from app.limits import limiter
-from app.tokens import mint_access_token
-from tests.conftest import balance_of, make_key, make_user
+from tests.conftest import (
+    app_for_tests,
+    balance_of,
+    bearer_for,
+    fresh_client,
+    make_key,
+    make_user,
+    serve_live,
+)
 from tests.fakes.stripe_api import FAKE_SECRET_KEY, FakeStripeAPI
 
 SUCCESS_URL = "https://app.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
@@ -32,43 +36,36 @@ def fake_stripe():
 
 @pytest.fixture(scope="module")
 def billing_app(database_url, fake_stripe):
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "STRIPE_SECRET_KEY": FAKE_SECRET_KEY,
-            "STRIPE_API_BASE": fake_stripe.base_url,
-            "STRIPE_API_TIMEOUT": 10.0,
-            "CHECKOUT_SUCCESS_URL": SUCCESS_URL,
-            "CHECKOUT_CANCEL_URL": CANCEL_URL,
-            "PORTAL_RETURN_URL": PORTAL_RETURN_URL,
-            "DB_POOL_MAX_SIZE": 20,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        STRIPE_SECRET_KEY=FAKE_SECRET_KEY,
+        STRIPE_API_BASE=fake_stripe.base_url,
+        STRIPE_API_TIMEOUT=10.0,
+        CHECKOUT_SUCCESS_URL=SUCCESS_URL,
+        CHECKOUT_CANCEL_URL=CANCEL_URL,
+        PORTAL_RETURN_URL=PORTAL_RETURN_URL,
+        DB_POOL_MAX_SIZE=20,
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def api(billing_app, fake_stripe):
-    limiter.reset()
     fake_stripe.reset()
-    return billing_app.test_client()
+    return fresh_client(billing_app)
 
 
 @pytest.fixture(scope="module")
 def live_url(billing_app):
-    server = make_server("127.0.0.1", 0, billing_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
+    with serve_live(billing_app) as url:
+        yield url
 
 
-def bearer(billing_app, user_id: str) -> dict[str, str]:
-    with billing_app.app_context():
-        return {"Authorization": f"Bearer {mint_access_token(user_id)}"}
+def checkout_as(api, billing_app, user_id: str, pack_id: str):
+    """``POST /v1/billing/checkout`` for ``pack_id`` with a fresh Bearer token for ``user_id``."""
+    return api.post(
+        "/v1/billing/checkout", json={"pack_id": pack_id}, headers=bearer_for(billing_app, user_id)
+    )
 
 
 def error_code(response) -> str:
@@ -119,9 +116,7 @@ def test_inactive_packs_are_neither_listed_nor_sold(api, billing_app, db, extra_
     extra_pack("retired", "price_local_retired", active=False)
     assert "retired" not in [p["id"] for p in api.get("/v1/billing/packs").get_json()["data"]]
     user_id = make_user(db)
-    response = api.post(
-        "/v1/billing/checkout", json={"pack_id": "retired"}, headers=bearer(billing_app, user_id)
-    )
+    response = checkout_as(api, billing_app, user_id, "retired")
     assert response.status_code == 404
     assert error_code(response) == "pack_not_found"
 
@@ -133,9 +128,7 @@ def test_checkout_with_bearer_creates_customer_and_payment_mode_session(
     api, billing_app, db, fake_stripe
 ):
     user_id = make_user(db, email="buyer@example.com")
-    response = api.post(
-        "/v1/billing/checkout", json={"pack_id": "growth"}, headers=bearer(billing_app, user_id)
-    )
+    response = checkout_as(api, billing_app, user_id, "growth")
     assert response.status_code == 201, response.get_json()
     data = response.get_json()["data"]
     session_id = data["checkout_session_id"]
@@ -203,7 +196,7 @@ def test_checkout_with_api_key_is_free_and_reuses_the_customer(api, db, fake_str
 
 def test_idempotency_key_retry_returns_the_same_session(api, billing_app, db, fake_stripe):
     user_id = make_user(db)
-    headers = {**bearer(billing_app, user_id), "Idempotency-Key": "buy-click-1"}
+    headers = {**bearer_for(billing_app, user_id), "Idempotency-Key": "buy-click-1"}
     first = api.post("/v1/billing/checkout", json={"pack_id": "starter"}, headers=headers)
     retry = api.post("/v1/billing/checkout", json={"pack_id": "starter"}, headers=headers)
     assert first.get_json()["data"] == retry.get_json()["data"]
@@ -220,7 +213,7 @@ def test_concurrent_checkouts_for_a_new_user_create_exactly_one_customer(
     fake_stripe.reset()
     fake_stripe.customer_delay = 0.3  # a wide window for a race, were there one
     user_id = make_user(db)
-    headers = bearer(billing_app, user_id)
+    headers = bearer_for(billing_app, user_id)
     barrier = threading.Barrier(8)
 
     def buy(_: int) -> requests.Response:
@@ -248,9 +241,7 @@ def test_concurrent_checkouts_for_a_new_user_create_exactly_one_customer(
 
 def test_unknown_pack_is_404_without_calling_stripe(api, billing_app, db, fake_stripe):
     user_id = make_user(db)
-    response = api.post(
-        "/v1/billing/checkout", json={"pack_id": "mega"}, headers=bearer(billing_app, user_id)
-    )
+    response = checkout_as(api, billing_app, user_id, "mega")
     assert response.status_code == 404
     assert error_code(response) == "pack_not_found"
     assert response.get_json()["error"]["details"] == {"pack_id": "mega"}
@@ -259,7 +250,7 @@ def test_unknown_pack_is_404_without_calling_stripe(api, billing_app, db, fake_s
 
 def test_missing_pack_id_is_a_validation_error(api, billing_app, db):
     user_id = make_user(db)
-    response = api.post("/v1/billing/checkout", json={}, headers=bearer(billing_app, user_id))
+    response = api.post("/v1/billing/checkout", json={}, headers=bearer_for(billing_app, user_id))
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
 
@@ -269,9 +260,7 @@ def test_stripe_refusing_the_price_is_502_and_records_nothing(
 ):
     extra_pack("ghost", "price_not_at_stripe")
     user_id = make_user(db)
-    response = api.post(
-        "/v1/billing/checkout", json={"pack_id": "ghost"}, headers=bearer(billing_app, user_id)
-    )
+    response = checkout_as(api, billing_app, user_id, "ghost")
     assert response.status_code == 502
     assert error_code(response) == "payment_provider_error"
     assert response.get_json()["error"]["details"] == {"provider_code": "resource_missing"}
@@ -282,9 +271,7 @@ def test_stripe_outage_is_502(api, billing_app, db, fake_stripe):
     user_id = make_user(db)
     for _ in range(3):  # the first try and stripe-python's two retries
         fake_stripe.fail_next("/v1/customers", status=500, type_="api_error")
-    response = api.post(
-        "/v1/billing/checkout", json={"pack_id": "starter"}, headers=bearer(billing_app, user_id)
-    )
+    response = checkout_as(api, billing_app, user_id, "starter")
     assert response.status_code == 502
     assert error_code(response) == "payment_provider_error"
     assert fake_stripe.customers == {}
@@ -293,9 +280,7 @@ def test_stripe_outage_is_502(api, billing_app, db, fake_stripe):
     assert {c.idempotency_key for c in calls} == {f"creatorscrape-customer-{user_id}"}
     assert db.execute("select count(*) as n from public.stripe_customers").fetchone()["n"] == 0
     # the next attempt works and still creates a single customer
-    retry = api.post(
-        "/v1/billing/checkout", json={"pack_id": "starter"}, headers=bearer(billing_app, user_id)
-    )
+    retry = checkout_as(api, billing_app, user_id, "starter")
     assert retry.status_code == 201
     assert len(fake_stripe.customers) == 1
 
@@ -307,9 +292,7 @@ def test_suspended_account_cannot_check_out(api, billing_app, db, fake_stripe):
         " where id = %s",
         (user_id,),
     )
-    response = api.post(
-        "/v1/billing/checkout", json={"pack_id": "starter"}, headers=bearer(billing_app, user_id)
-    )
+    response = checkout_as(api, billing_app, user_id, "starter")
     assert response.status_code == 403
     assert error_code(response) == "account_suspended"
     assert fake_stripe.requests == []
@@ -336,10 +319,8 @@ def test_checkout_and_portal_need_a_caller(api, fake_stripe, headers, code):
 
 def test_portal_returns_a_customer_portal_url(api, billing_app, db, fake_stripe):
     user_id = make_user(db)
-    api.post(
-        "/v1/billing/checkout", json={"pack_id": "starter"}, headers=bearer(billing_app, user_id)
-    )
-    response = api.post("/v1/billing/portal", headers=bearer(billing_app, user_id))
+    checkout_as(api, billing_app, user_id, "starter")
+    response = api.post("/v1/billing/portal", headers=bearer_for(billing_app, user_id))
     assert response.status_code == 200
     [portal] = fake_stripe.portal_sessions.values()
     assert response.get_json()["data"]["url"] == portal["url"]
@@ -353,8 +334,7 @@ def test_portal_returns_a_customer_portal_url(api, billing_app, db, fake_stripe)
 
 def test_without_stripe_configuration_billing_is_503_but_packs_are_listed(client, db, app):
     user_id = make_user(db)
-    with app.app_context():
-        headers = {"Authorization": f"Bearer {mint_access_token(user_id)}"}
+    headers = bearer_for(app, user_id)
     for path, body in (
         ("/v1/billing/checkout", {"pack_id": "starter"}),
         ("/v1/billing/portal", None),

@@ -19,12 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import stripe
-from werkzeug.serving import make_server
 
-from app import create_app
-from app.limits import limiter
 from app.security import hash_api_key
-from tests.conftest import as_user, balance_of, ledger_sum, make_key, make_user
+from tests.conftest import (
+    app_for_tests,
+    as_user,
+    balance_of,
+    fresh_client,
+    ledger_sum,
+    make_key,
+    make_user,
+    serve_live,
+)
 
 WEBHOOK_SECRET = "whsec_test_creatorscrape_local_only"
 STARTER = {"pack": "starter", "credits": 1000, "amount": 1000}
@@ -36,34 +42,25 @@ STARTER = {"pack": "starter", "credits": 1000, "amount": 1000}
 @pytest.fixture(scope="module")
 def billing_app(database_url):
     """The app with a test webhook signing secret (no Stripe API key: the webhook needs none)."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_WEBHOOK_TOLERANCE": 300,
-            "DB_POOL_MAX_SIZE": 20,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_WEBHOOK_TOLERANCE=300,
+        DB_POOL_MAX_SIZE=20,
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def hook(billing_app):
-    limiter.reset()
-    return billing_app.test_client()
+    return fresh_client(billing_app)
 
 
 @pytest.fixture(scope="module")
 def live_url(billing_app):
     """The billing app served over real HTTP on 127.0.0.1 by a threaded server."""
-    server = make_server("127.0.0.1", 0, billing_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
+    with serve_live(billing_app) as url:
+        yield url
 
 
 # -- Stripe's signature and event shapes -----------------------------------------------------

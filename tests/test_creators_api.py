@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
-from app.limits import limiter
-from tests.conftest import balance_of, ledger_sum, make_key, make_user
+from tests.conftest import (
+    app_for_tests,
+    assert_error,
+    balance_of,
+    fresh_client,
+    ledger_sum,
+    make_funded_key,
+    make_key,
+    make_user,
+)
 from tests.fixture_server import FixtureServer
-from tests.test_api_core import assert_error
 
 
 @pytest.fixture(scope="module")
@@ -21,33 +27,26 @@ def fixtures_server():
 @pytest.fixture(scope="module")
 def scrape_app(database_url):
     """The app with the TEST-ONLY loopback setting on and tight fetch bounds."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "FETCH_ALLOW_LOOPBACK": True,
-            "FETCH_CONNECT_TIMEOUT": 1.0,
-            "FETCH_READ_TIMEOUT": 1.0,
-            "FETCH_DEADLINE": 2.0,
-            "FETCH_MAX_BYTES": 1_000_000,
-            "FETCH_RETRIES": 1,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        FETCH_ALLOW_LOOPBACK=True,
+        FETCH_CONNECT_TIMEOUT=1.0,
+        FETCH_READ_TIMEOUT=1.0,
+        FETCH_DEADLINE=2.0,
+        FETCH_MAX_BYTES=1_000_000,
+        FETCH_RETRIES=1,
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def scrape_client(scrape_app):
-    limiter.reset()
-    return scrape_app.test_client()
+    return fresh_client(scrape_app)
 
 
 @pytest.fixture
 def funded_key(db):
-    user_id = make_user(db, credits=5)
-    return user_id, make_key(db, user_id)
+    return make_funded_key(db, 5)
 
 
 def usage_and_refunds(db, user_id: str) -> list[tuple[str, int]]:
@@ -249,18 +248,13 @@ def test_profile_endpoint_is_in_the_openapi_document(client):
 def platform_app(database_url):
     """Like scrape_app, but every host name resolves to 127.0.0.1, so saved pages are served
     under their platform's real host name and reach that platform's extractor."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "FETCH_ALLOW_LOOPBACK": True,
-            "FETCH_RESOLVER": lambda host, port: ["127.0.0.1"],
-            "FETCH_DEADLINE": 5.0,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        FETCH_ALLOW_LOOPBACK=True,
+        FETCH_RESOLVER=lambda host, port: ["127.0.0.1"],
+        FETCH_DEADLINE=5.0,
+    ) as flask_app:
+        yield flask_app
 
 
 def test_platform_page_reaches_its_extractor(platform_app, fixtures_server, db, funded_key):

@@ -9,11 +9,16 @@ import uuid
 import psycopg
 import pytest
 
-from app import create_app
-from app.limits import limiter
 from app.queries import jobs as job_queries
-from tests.conftest import as_user, balance_of, ledger_sum, make_key, make_user
-from tests.test_api_core import assert_error
+from tests.conftest import (
+    app_for_tests,
+    as_user,
+    assert_error,
+    balance_of,
+    fresh_client,
+    ledger_sum,
+    make_funded_key,
+)
 
 BASE = "http://127.0.0.1:9/"
 
@@ -21,29 +26,19 @@ BASE = "http://127.0.0.1:9/"
 @pytest.fixture(scope="module")
 def jobs_app(database_url):
     """The app with the TEST-ONLY loopback setting (job URLs point at 127.0.0.1)."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "FETCH_ALLOW_LOOPBACK": True,
-            "JOBS_MAX_URLS": 250,
-            "JOBS_HOST_CONCURRENCY": 3,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url, FETCH_ALLOW_LOOPBACK=True, JOBS_MAX_URLS=250, JOBS_HOST_CONCURRENCY=3
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def jc(jobs_app):
-    limiter.reset()
-    return jobs_app.test_client()
+    return fresh_client(jobs_app)
 
 
 def funded(db, credits: int = 50) -> tuple[str, str]:
-    user_id = make_user(db, credits=credits)
-    return user_id, make_key(db, user_id)
+    return make_funded_key(db, credits)
 
 
 def create(jc, key: str, urls: list[str], **extra):

@@ -22,10 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
 from app.jobs import signing
-from app.limits import limiter
-from tests.conftest import balance_of, ledger_sum, make_key, make_user
+from tests.conftest import app_for_tests, balance_of, fresh_client, ledger_sum, make_key, make_user
 from tests.fixture_server import FIXTURES, FixtureServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,19 +177,13 @@ def probe() -> Iterator[ProbeServer]:
 
 
 def _api(database_url: str, host_concurrency: int):
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "FETCH_ALLOW_LOOPBACK": True,
-            "JOBS_MAX_URLS": 500,
-            "JOBS_HOST_CONCURRENCY": host_concurrency,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    limiter.reset()
-    yield flask_app.test_client()
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        FETCH_ALLOW_LOOPBACK=True,
+        JOBS_MAX_URLS=500,
+        JOBS_HOST_CONCURRENCY=host_concurrency,
+    ) as flask_app:
+        yield fresh_client(flask_app)
 
 
 @pytest.fixture(scope="module")

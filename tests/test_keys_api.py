@@ -13,11 +13,17 @@ import jwt
 import psycopg
 import pytest
 
-from app import create_app
 from app.limits import limiter
 from app.security import is_well_formed
-from app.tokens import mint_access_token
-from tests.conftest import as_user, make_key, make_user
+from tests.conftest import (
+    app_for_tests,
+    as_user,
+    assert_error,
+    bearer_for,
+    fresh_client,
+    make_key,
+    make_user,
+)
 
 SHORT_GRACE_SECONDS = 2
 
@@ -25,37 +31,18 @@ SHORT_GRACE_SECONDS = 2
 @pytest.fixture(scope="module")
 def small_app(database_url):
     """An app with a limit of 2 active keys and a 2-second rotation grace period."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "SUPABASE_JWT_SECRET": "small-app-secret-" + "x" * 32,
-            "MAX_ACTIVE_KEYS_PER_USER": 2,
-            "KEY_ROTATION_GRACE_SECONDS": SHORT_GRACE_SECONDS,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        SUPABASE_JWT_SECRET="small-app-secret-" + "x" * 32,
+        MAX_ACTIVE_KEYS_PER_USER=2,
+        KEY_ROTATION_GRACE_SECONDS=SHORT_GRACE_SECONDS,
+    ) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture
 def small_client(small_app):
-    limiter.reset()
-    return small_app.test_client()
-
-
-def bearer_for(flask_app, user_id: str, ttl: int = 3600) -> dict[str, str]:
-    with flask_app.app_context():
-        return {"Authorization": f"Bearer {mint_access_token(user_id, None, ttl)}"}
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_json()
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert error["request_id"] == response.headers["X-Request-ID"]
-    return error
+    return fresh_client(small_app)
 
 
 def create(client, headers, **body):

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app, limits
-from tests.conftest import make_key, make_user
+from app import limits
+from tests.conftest import app_for_tests, make_key, make_user
 
 
 @pytest.fixture
 def app_with_dead_redis(database_url, app):
-    broken = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            # nothing listens on port 1: every storage call fails at once
-            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0",
-            "RATELIMIT_PLAN_LIMITS": {"free": "2 per minute"},
-            "LOG_LEVEL": "CRITICAL",
-        }
-    )
-    yield broken
-    broken.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url,
+        # nothing listens on port 1: every storage call fails at once
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
+        RATELIMIT_PLAN_LIMITS={"free": "2 per minute"},
+        LOG_LEVEL="CRITICAL",
+    ) as broken:
+        yield broken
     limits.init_app(app)  # rebind the shared limiter to the session app's memory storage
 
 

@@ -20,10 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from app import create_app
 from app.errors import InvalidToken
 from app.tokens import mint_access_token, verify_access_token
-from tests.conftest import make_user
+from tests.conftest import app_for_tests, bearer, make_user
 
 SECRET = "test-jwt-secret-" + "s" * 40
 JWKS_PATH = "/auth/v1/.well-known/jwks.json"
@@ -84,18 +83,10 @@ def jwks() -> Iterator[FakeSupabaseJwks]:
 @pytest.fixture
 def jwks_app(database_url, jwks):
     """An app configured like a Supabase project: URL (for the JWKS) and JWT secret (HS256)."""
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "DB_POOL_MIN_SIZE": 0,
-            "SUPABASE_URL": jwks.url,
-            "SUPABASE_JWT_SECRET": SECRET,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    yield flask_app
-    flask_app.extensions["db_pool"].close()
+    with app_for_tests(
+        database_url, DB_POOL_MIN_SIZE=0, SUPABASE_URL=jwks.url, SUPABASE_JWT_SECRET=SECRET
+    ) as flask_app:
+        yield flask_app
 
 
 def claims(**overrides) -> dict:
@@ -281,20 +272,10 @@ def test_asymmetric_token_without_supabase_url_is_refused(app, jwks):
 
 def test_unreachable_jwks_is_refused_not_500(database_url, jwks):
     jwks.close()
-    flask_app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "DB_POOL_MIN_SIZE": 0,
-            "SUPABASE_URL": jwks.url,
-            "SUPABASE_JWT_SECRET": SECRET,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    try:
+    with app_for_tests(
+        database_url, DB_POOL_MIN_SIZE=0, SUPABASE_URL=jwks.url, SUPABASE_JWT_SECRET=SECRET
+    ) as flask_app:
         assert refused(flask_app, rs256(jwks, claims()))
-    finally:
-        flask_app.extensions["db_pool"].close()
 
 
 # -- over HTTP -------------------------------------------------------------------------------------
@@ -304,11 +285,11 @@ def test_dashboard_endpoint_accepts_rs256_and_hs256_bearers(jwks_app, jwks, db):
     user_id = make_user(db)
     client = jwks_app.test_client()
     for token in (rs256(jwks, claims(sub=user_id)), hs256(claims(sub=user_id))):
-        response = client.get("/v1/keys/list", headers={"Authorization": f"Bearer {token}"})
+        response = client.get("/v1/keys/list", headers=bearer(token))
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["data"] == []
     expired = rs256(jwks, claims(sub=user_id, exp=int(time.time()) - 3600))
-    response = client.get("/v1/keys/list", headers={"Authorization": f"Bearer {expired}"})
+    response = client.get("/v1/keys/list", headers=bearer(expired))
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "invalid_token"
 
@@ -318,17 +299,15 @@ def test_dashboard_endpoint_accepts_rs256_and_hs256_bearers(jwks_app, jwks, db):
 
 def test_embedded_default_persists_a_private_local_secret(database_url, tmp_path: Path):
     config = {
-        "TESTING": True,
-        "DATABASE_URL": database_url,
         "DB_POOL_MIN_SIZE": 0,
         "EMBEDDED_PG_DIR": str(tmp_path / "postgres"),
         "SUPABASE_URL": "",
         "SUPABASE_JWT_SECRET": "",
-        "LOG_LEVEL": "WARNING",
     }
-    first = create_app(config)
-    second = create_app(config)
-    try:
+    with (
+        app_for_tests(database_url, **config) as first,
+        app_for_tests(database_url, **config) as second,
+    ):
         secret_file = tmp_path / "jwt_secret"
         assert secret_file.stat().st_mode & 0o777 == 0o600
         secret = secret_file.read_text().strip()
@@ -337,9 +316,6 @@ def test_embedded_default_persists_a_private_local_secret(database_url, tmp_path
         with first.app_context():
             token = mint_access_token(str(uuid.uuid4()))
         assert verify(second, token)["role"] == "authenticated"
-    finally:
-        first.extensions["db_pool"].close()
-        second.extensions["db_pool"].close()
 
 
 def test_cli_tokens_mint_prints_a_token_for_a_local_user(app, db):
