@@ -13,6 +13,7 @@ import click
 import psycopg
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from supabase_auth.errors import AuthError
 
 from app import db, migrate
 from app.queries import credits as credit_queries
@@ -68,6 +69,8 @@ def users_create(email: str, password: str | None) -> None:
         user = create_user(email, password)
     except psycopg.errors.UniqueViolation as exc:
         raise click.ClickException(f"a user with e-mail {email} exists") from exc
+    except AuthError as exc:  # Supabase Auth refused (e.g. email_exists, weak password)
+        raise click.ClickException(f"Supabase Auth: {exc.message}") from exc
     click.echo(f"created user {user['id']} <{user['email']}>")
 
 

@@ -31,6 +31,10 @@ from tests.conftest import app_for_tests, assert_error, bearer, bearer_for, fres
 
 SECRET = "fake-project-jwt-secret-" + "j" * 32
 ANON_KEY = "fake-anon-key-" + "a" * 20
+# shaped like a Supabase key (a JWT); supabase-py checks the shape
+SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.fake-service-role-signature"
+)
 PASSWORD = "correct-horse-7"
 
 
@@ -186,7 +190,38 @@ class FakeSupabaseAuth:
             return self._refresh_grant(handler, body)
         if parts.path == "/auth/v1/logout":
             return self._logout(handler, query.get("scope", "global"))
+        if parts.path == "/auth/v1/admin/users":
+            return self._admin_create_user(handler, body)
         return self._error(handler, 404, "not_found", "Not found")
+
+    def _admin_create_user(self, handler, body: dict) -> None:
+        """``POST /auth/v1/admin/users``: needs the service-role key as Bearer; answers the user
+        object itself, or 422 ``email_exists``."""
+        if handler.headers.get("Authorization") != f"Bearer {SERVICE_ROLE_KEY}":
+            return self._error(handler, 403, "not_admin", "User not allowed")
+        email = body.get("email", "")
+        if email in self.users:
+            return self._error(
+                handler,
+                422,
+                "email_exists",
+                "A user with this email address has already been registered",
+            )
+        now = datetime.now(UTC).isoformat()
+        user = {
+            "id": str(uuid.uuid4()),
+            "email": email,
+            "password": body.get("password"),
+            "created_at": now,
+            "email_confirmed_at": now if body.get("email_confirm") else None,
+        }
+        self.users[email] = user
+        with psycopg.connect(self.database_url, autocommit=True) as conn:  # as GoTrue does
+            conn.execute(
+                "insert into auth.users (id, email, email_confirmed_at) values (%s, %s, %s)",
+                (user["id"], email, user["email_confirmed_at"]),
+            )
+        return self._reply(handler, 200, self._user_json(user))
 
     def _signup(self, handler, body: dict) -> None:
         email, password = body.get("email", ""), body.get("password", "")
@@ -613,3 +648,26 @@ def test_openapi_documents_the_auth_endpoints(auth_client):
     assert doc["paths"]["/v1/auth/logout"]["post"]["security"] == [{"BearerAuth": []}]
     schemas = doc["components"]["schemas"]
     assert schemas["Credentials"]["properties"]["password"]["format"] == "password"
+
+
+def test_cli_users_create_goes_through_the_auth_admin_api(database_url, fake_auth, db):
+    """With Supabase configured, ``users create`` calls GoTrue's admin API (here the fake) with
+    the service-role key, and the auth.users row it writes gets a profile through our trigger."""
+    fake_auth.reset()
+    with app_for_tests(
+        database_url,
+        SUPABASE_URL=fake_auth.url,
+        SUPABASE_ANON_KEY=ANON_KEY,
+        SUPABASE_SERVICE_ROLE_KEY=SERVICE_ROLE_KEY,
+        SUPABASE_JWT_SECRET=SECRET,
+    ) as flask_app:
+        runner = flask_app.test_cli_runner()
+        created = runner.invoke(args=["users", "create", "cli@example.com", "--password", PASSWORD])
+        again = runner.invoke(args=["users", "create", "cli@example.com"])
+    assert created.exit_code == 0, created.output
+    assert [r["path"] for r in fake_auth.requests][:1] == ["/auth/v1/admin/users"]
+    assert fake_auth.requests[0]["body"]["email_confirm"] is True
+    profile = db.execute("select id from public.profiles where email = 'cli@example.com'")
+    assert f"created user {profile.fetchone()['id']}" in created.output
+    assert again.exit_code == 1
+    assert "already been registered" in again.output
