@@ -19,6 +19,7 @@ from functools import wraps
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from flask import g, request
 
 from app import db, limits, tokens
@@ -130,16 +131,21 @@ def presented_key_hash() -> str:
     return hash_api_key(candidate)
 
 
-def charge(cost: int) -> Principal:
+def charge(cost: int, conn: psycopg.Connection | None = None) -> Principal:
     """Authenticate the request's key and take ``cost`` credits in one ``spend_credits`` call.
 
-    ``cost = 0`` authenticates only. The ledger ref is the request id. Stores and returns the
-    ``Principal`` (``g.principal``). Errors: 401 ``invalid_api_key``, 402
-    ``insufficient_credits`` (details ``required``, ``balance``), 403 ``account_suspended``.
+    ``cost = 0`` authenticates only. The ledger ref is the request id. With ``conn``, the call
+    joins that connection's transaction (the charge commits or rolls back with it); otherwise a
+    pooled connection is borrowed. Stores and returns the ``Principal`` (``g.principal``).
+    Errors: 401 ``invalid_api_key``, 402 ``insufficient_credits`` (details ``required``,
+    ``balance``, ``shortfall``), 403 ``account_suspended``.
     """
     key_hash = g.api_key_hash
     ref = g.request_id
-    with db.connection() as conn:
+    if conn is None:
+        with db.connection() as borrowed:
+            row = credit_queries.spend(borrowed, key_hash, cost, ref)
+    else:
         row = credit_queries.spend(conn, key_hash, cost, ref)
     plan_cache.put(key_hash, row["plan"])
     principal = Principal(

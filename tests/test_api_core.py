@@ -148,7 +148,7 @@ def test_insufficient_credits_is_402_with_required_and_balance(paid_client, db):
     error = assert_error(
         paid_client.get("/v1/test/paid", headers={"x-api-key": key}), 402, "insufficient_credits"
     )
-    assert error["details"] == {"required": 1, "balance": 0}
+    assert error["details"] == {"required": 1, "balance": 0, "shortfall": 1}
     assert ledger_sum(db, user_id) == 0
 
 

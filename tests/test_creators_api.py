@@ -187,7 +187,7 @@ def test_insufficient_credits_fetches_nothing(scrape_client, fixtures_server, db
         402,
         "insufficient_credits",
     )
-    assert error["details"] == {"required": 1, "balance": 0}
+    assert error["details"] == {"required": 1, "balance": 0, "shortfall": 1}
     assert fixtures_server.hits[path] == before
 
 

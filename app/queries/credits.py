@@ -23,7 +23,7 @@ def spend(conn: psycopg.Connection, key_hash: str, cost: int, ref: str) -> dict[
 
     Returns ``{"user_id", "api_key_id", "plan", "balance"}``. Raises ``InvalidApiKey`` (unknown,
     revoked or expired key: one public error), ``AccountSuspended``, ``InsufficientCredits``
-    with ``details = {"required", "balance"}``.
+    with ``details = {"required", "balance", "shortfall"}`` (credits).
     """
     try:
         row = conn.execute(
@@ -50,7 +50,7 @@ def _credit_error(exc: psycopg.Error) -> Exception:
         noun = "credit" if required == 1 else "credits"
         return InsufficientCredits(
             f"This call costs {required} {noun}; the balance is {balance}.",
-            details={"required": required, "balance": balance},
+            details={"required": required, "balance": balance, "shortfall": required - balance},
         )
     return exc
 

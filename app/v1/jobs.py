@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from app import db
 from app.errors import (
     AccountSuspended,
+    ApiError,
     Conflict,
     IdempotencyConflict,
     InsufficientCredits,
@@ -30,10 +31,9 @@ from app.jobs import signing
 from app.jobs.summary import job_summary
 from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
 from app.pagination import PageMeta, PageQuery, decode_cursor, page, page_meta
-from app.queries import credits as credit_queries
 from app.queries import jobs as queries
 from app.scraping.fetch import MAX_URL_LENGTH, validate_public_url
-from app.security import Principal, api_key_required, plan_cache
+from app.security import api_key_required, charge
 
 bp = resource_blueprint(
     "jobs",
@@ -243,30 +243,6 @@ def _accept_urls(urls: list[str], allow_loopback: bool) -> tuple[list[str], list
     return accepted, rejected, duplicates
 
 
-def _reserve(conn: Any, cost: int) -> Principal:
-    """``spend_credits`` for ``cost`` credits on this transaction (the same call ``charge``
-    makes), so the reservation commits only together with the job."""
-    try:
-        row = credit_queries.spend(conn, g.api_key_hash, cost, g.request_id)
-    except InsufficientCredits as err:
-        required, balance = err.details["required"], err.details["balance"]
-        raise InsufficientCredits(
-            f"This job costs {required} credits; the balance is {balance} "
-            f"({required - balance} short).",
-            details={"required": required, "balance": balance, "shortfall": required - balance},
-        ) from None
-    plan_cache.put(g.api_key_hash, row["plan"])
-    g.principal = Principal(
-        user_id=row["user_id"],
-        api_key_id=row["api_key_id"],
-        plan=row["plan"],
-        balance=row["balance"],
-        charged=cost,
-        ref=g.request_id,
-    )
-    return g.principal
-
-
 @bp.post(
     "/create",
     responses={
@@ -307,8 +283,8 @@ def create_job(body: CreateJobBody):
     if body.webhook_url is not None:
         try:
             webhook_url = validate_public_url(body.webhook_url.strip(), allow_loopback)
-        except Exception as err:
-            raise _bad("webhook_url", getattr(err, "message", "Invalid URL.")) from None
+        except ApiError as err:
+            raise _bad("webhook_url", err.message) from None
     accepted, rejected, duplicates = _accept_urls(body.urls, allow_loopback)
     if not accepted:
         raise ValidationFailed(
@@ -322,7 +298,7 @@ def create_job(body: CreateJobBody):
         )
     secret = signing.new_secret() if webhook_url else None
     with db.connection() as conn, conn.transaction():
-        principal = _reserve(conn, len(accepted))
+        principal = charge(len(accepted), conn)  # commits only together with the job
         job = queries.create_job(
             conn,
             user_id=principal.user_id,
