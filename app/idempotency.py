@@ -4,8 +4,10 @@ The first successful (2xx) response to a key is stored for ``IDEMPOTENCY_TTL`` s
 replayed to any retry with the same key and the same request (method, path, query, body) without
 charging again; the replay carries ``Idempotent-Replayed: true``. A different request with the
 same key is 409 ``idempotency_conflict``; a retry while the first is still running is 409
-``idempotency_in_progress``. A request that fails stores nothing (its charge was refunded), so the
-client may retry it with the same key. Keys are scoped to the API key that sent them.
+``idempotency_in_progress`` (until ``FETCH_DEADLINE`` + 60 s have passed: a claim left by a
+process that died is then taken over). A request that fails stores nothing (its charge was
+refunded), so the client may retry it with the same key. Keys are scoped to the API key that sent
+them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from app.security import charge
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+#: seconds beyond the fetch deadline after which an unfinished claim is taken to be abandoned
+PENDING_GRACE = 60
 
 
 class IdempotencyInProgress(Conflict):
@@ -59,9 +63,16 @@ def idempotent(view: Callable) -> Callable:
             )
         key_hash = g.api_key_hash
         fingerprint = _fingerprint()
-        ttl = current_app.config["IDEMPOTENCY_TTL"]
+        config = current_app.config
         with db.connection() as conn:
-            existing = queries.claim(conn, key_hash, idem_key, fingerprint, ttl)
+            existing = queries.claim(
+                conn,
+                key_hash,
+                idem_key,
+                fingerprint,
+                config["IDEMPOTENCY_TTL"],
+                pending_timeout=int(config["FETCH_DEADLINE"]) + PENDING_GRACE,
+            )
         if existing is not None:
             return _replay(existing, fingerprint)
         try:

@@ -3,8 +3,12 @@ a local HTTP server (tests/fixture_server.py stands in for the public web)."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from app.security import hash_api_key
 from tests.conftest import (
     app_for_tests,
     assert_error,
@@ -304,3 +308,49 @@ def test_cached_profiles_are_readable_by_signed_in_users_only(db):
         db.execute("delete from public.creator_profiles")
     with as_user(db, None, role="anon"), pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.execute("select * from public.creator_profiles")
+
+
+def _pending_claim(db, key: str, idem_key: str, age_seconds: int) -> None:
+    """A claim as left by a first request that is still running (or whose process died)."""
+    db.execute(
+        "insert into private.idempotency_keys (api_key_hash, idempotency_key,"
+        " request_fingerprint, created_at) values (%s, %s, 'x', now() - make_interval(secs => %s))",
+        (hash_api_key(key), idem_key, age_seconds),
+    )
+
+
+def test_retry_while_the_first_request_runs_is_409_in_progress(
+    scrape_app, fixtures_server, db, funded_key
+):
+    user_id, key = funded_key
+    query = {"url": fixtures_server.url("/latency/800/personal/kikobeats.com")}
+    headers = {"x-api-key": key, "Idempotency-Key": "busy"}
+    first: dict = {}
+
+    def slow_first() -> None:
+        first["response"] = scrape_app.test_client().get(
+            "/v1/creators/profile", query_string=query, headers=headers
+        )
+
+    thread = threading.Thread(target=slow_first)
+    thread.start()
+    time.sleep(0.3)
+    second = scrape_app.test_client().get(
+        "/v1/creators/profile", query_string=query, headers=headers
+    )
+    thread.join()
+    assert_error(second, 409, "idempotency_in_progress")
+    assert first["response"].status_code == 200
+    assert balance_of(db, user_id) == 4  # one charge, for the first request only
+
+
+def test_abandoned_claim_is_taken_over(scrape_client, fixtures_server, db, funded_key):
+    user_id, key = funded_key
+    _pending_claim(db, key, "orphan", age_seconds=3600)
+    response = scrape_client.get(
+        "/v1/creators/profile",
+        query_string={"url": fixtures_server.url("/personal/kikobeats.com")},
+        headers={"x-api-key": key, "Idempotency-Key": "orphan"},
+    )
+    assert response.status_code == 200, response.get_json()
+    assert balance_of(db, user_id) == 4

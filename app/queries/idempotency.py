@@ -9,19 +9,26 @@ from psycopg.types.json import Jsonb
 
 
 def claim(
-    conn: psycopg.Connection, key_hash: str, idem_key: str, fingerprint: str, ttl: int
+    conn: psycopg.Connection,
+    key_hash: str,
+    idem_key: str,
+    fingerprint: str,
+    ttl: int,
+    pending_timeout: int,
 ) -> dict[str, Any] | None:
     """Claim ``idem_key`` for a new request, or return the row already holding it.
 
-    Returns None when this request now owns the key (a row older than ``ttl`` seconds is
-    replaced); otherwise the existing ``{"request_fingerprint", "status_code", "response"}``
-    (``status_code`` None while the first request is still running).
+    Returns None when this request now owns the key; a stored response older than ``ttl``
+    seconds, or a claim still unfinished after ``pending_timeout`` seconds (its process died),
+    is replaced. Otherwise returns the existing ``{"request_fingerprint", "status_code",
+    "response"}`` (``status_code`` None while the first request is still running).
     """
     with conn.transaction():
         conn.execute(
             "delete from private.idempotency_keys where api_key_hash = %s"
-            " and idempotency_key = %s and created_at < now() - make_interval(secs => %s)",
-            (key_hash, idem_key, ttl),
+            " and idempotency_key = %s and created_at < now() - make_interval(secs =>"
+            " case when status_code is null then %s else %s end)",
+            (key_hash, idem_key, pending_timeout, ttl),
         )
         inserted = conn.execute(
             "insert into private.idempotency_keys (api_key_hash, idempotency_key,"
