@@ -23,6 +23,11 @@ _FILE_RE = re.compile(r"^(\d{14})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_283_412_001  # arbitrary, constant: pg_advisory_xact_lock key for migrations
 
 
+def _lock(conn: psycopg.Connection) -> None:
+    """Hold the migration lock until the current transaction ends (one migrator at a time)."""
+    conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+
+
 @dataclass(frozen=True)
 class Migration:
     """One migration file: ``version`` is its 14-digit timestamp, ``name`` the rest."""
@@ -49,11 +54,8 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 def apply_compat(conn: psycopg.Connection) -> None:
     """Apply the Supabase-compatibility layer (embedded Postgres only, never on Supabase)."""
     with conn.transaction():
-        conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+        _lock(conn)
         conn.execute(COMPAT_SQL.read_text())
-
-
-_LOCK_SQL = "select pg_advisory_xact_lock(%s)"
 
 
 def apply_pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
@@ -62,7 +64,7 @@ def apply_pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) ->
     ``conn`` must be in autocommit mode. A failing file rolls back alone and raises.
     """
     with conn.transaction():
-        conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+        _lock(conn)
         conn.execute("create schema if not exists supabase_migrations")
         conn.execute(
             "create table if not exists supabase_migrations.schema_migrations ("
@@ -71,19 +73,19 @@ def apply_pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) ->
     applied_now = []
     for migration in discover(directory):
         with conn.transaction():
-            conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+            _lock(conn)
             done = conn.execute(
                 "select 1 from supabase_migrations.schema_migrations where version = %s",
                 (migration.version,),
             ).fetchone()
             if done:
                 continue
-            sql = migration.path.read_text()
-            conn.execute(sql)
+            script = migration.path.read_text()
+            conn.execute(script)
             conn.execute(
                 "insert into supabase_migrations.schema_migrations (version, name, statements)"
                 " values (%s, %s, %s)",
-                (migration.version, migration.name, [sql]),
+                (migration.version, migration.name, [script]),
             )
         applied_now.append(migration.version)
     apply_queue_schema(conn)
@@ -109,7 +111,7 @@ def apply_queue_schema(conn: psycopg.Connection) -> bool:
     from procrastinate.schema import SchemaManager
 
     with conn.transaction():
-        conn.execute(_LOCK_SQL, (_LOCK_KEY,))
+        _lock(conn)
         installed = conn.execute(
             "select to_regclass('procrastinate.procrastinate_jobs') is not null"
         ).fetchone()[0]

@@ -23,21 +23,15 @@ def active_packs(conn: psycopg.Connection) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def active_pack(conn: psycopg.Connection, pack_id: str) -> dict[str, Any] | None:
-    """One active pack, or None."""
+def pack(
+    conn: psycopg.Connection, pack_id: str, active_only: bool = False
+) -> dict[str, Any] | None:
+    """One pack, or None. ``active_only=False`` also finds retired packs (fulfilment of a
+    session created before its pack was retired); checkout asks for active ones only."""
     return conn.execute(
         "select id, name, credits, unit_amount, currency, stripe_price_id"
-        "  from public.credit_packs where id = %s and active",
-        (pack_id,),
-    ).fetchone()
-
-
-def pack(conn: psycopg.Connection, pack_id: str) -> dict[str, Any] | None:
-    """One pack, active or not (fulfilment of a session created before a pack was retired)."""
-    return conn.execute(
-        "select id, name, credits, unit_amount, currency, stripe_price_id"
-        "  from public.credit_packs where id = %s",
-        (pack_id,),
+        "  from public.credit_packs where id = %s and (active or not %s)",
+        (pack_id, active_only),
     ).fetchone()
 
 
