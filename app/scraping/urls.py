@@ -65,6 +65,13 @@ class CreatorRef:
     handle: str
 
 
+def assume_https(raw: str) -> str:
+    """A URL a user typed, trimmed, with ``https://`` added when it has no scheme
+    (``youtube.com/@mkbhd`` -> ``https://youtube.com/@mkbhd``). An empty string stays empty."""
+    url = raw.strip()
+    return "https://" + url if url and "://" not in url else url
+
+
 def _bare_host(host: str) -> str:
     host = host.lower().rstrip(".")
     for prefix in ("www.", "m.", "mobile.", "vm."):

@@ -26,7 +26,7 @@ from app.scraping.fetch import (
     validate_public_url,
 )
 from app.scraping.models import CreatorProfile
-from app.scraping.urls import CANONICAL_URLS, canonical_url, identify
+from app.scraping.urls import CANONICAL_URLS, assume_https, canonical_url, identify
 from app.security import api_key_required, charge, refund_charge
 
 bp = resource_blueprint(
@@ -100,9 +100,7 @@ def _target_url(query: ProfileQuery) -> str:
             details={"fields": [{"field": "url", "message": "Not with platform/handle."}]},
         )
     if query.url:
-        url = query.url.strip()
-        if "://" not in url:
-            url = "https://" + url
+        url = assume_https(query.url)
     elif query.platform and query.handle:
         url = canonical_url(query.platform, query.handle)
         if url is None:

@@ -33,6 +33,7 @@ from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resou
 from app.pagination import PageMeta, PageQuery, decode_cursor, page, page_meta
 from app.queries import jobs as queries
 from app.scraping.fetch import MAX_URL_LENGTH, validate_public_url
+from app.scraping.urls import assume_https
 from app.security import api_key_required, charge
 
 bp = resource_blueprint(
@@ -220,20 +221,12 @@ def _accept_urls(urls: list[str], allow_loopback: bool) -> tuple[list[str], list
     rejected: list[dict] = []
     duplicates = 0
     for index, raw in enumerate(urls):
-        url = raw.strip()
-        if url and "://" not in url:
-            url = "https://" + url
         try:
-            normalised = validate_public_url(url, allow_loopback=allow_loopback)
-        except ValidationFailed as err:
+            normalised = validate_public_url(assume_https(raw), allow_loopback=allow_loopback)
+        except ApiError as err:  # ValidationFailed (malformed) or UrlNotAllowed (non-public)
             fields = err.details.get("fields") or [{}]
             message = fields[0].get("message", err.message)
             rejected.append({"index": index, "url": raw, "code": err.code, "message": message})
-            continue
-        except Exception as err:  # UrlNotAllowed and other fetcher refusals
-            code = getattr(err, "code", "validation_error")
-            message = getattr(err, "message", "This URL cannot be fetched.")
-            rejected.append({"index": index, "url": raw, "code": code, "message": message})
             continue
         if normalised in seen:
             duplicates += 1
