@@ -192,7 +192,6 @@ def api_key_required(cost: int | None = 0) -> Callable:
             g.rate_plan = plan_cache.get(key_hash)
             return limited(*args, **kwargs)
 
-        authenticated.api_key_cost = cost  # read by the OpenAPI builder
         return authenticated
 
     return decorate

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from app import accounts
 from app.errors import InvalidToken, KeyLimitReached, KeyNotActive, NotFound, Unavailable
 from app.openapi import BEARER_SECURITY, error_responses, resource_blueprint
+from app.pagination import PageMeta, page_meta
 from app.security import bearer_required
 
 bp = resource_blueprint(
@@ -107,11 +108,6 @@ class KeyResponse(BaseModel):
     meta: Meta
 
 
-class PageMeta(Meta):
-    has_more: bool
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
-
-
 class KeyListResponse(BaseModel):
     data: list[ApiKey]
     meta: PageMeta
@@ -147,7 +143,7 @@ def list_keys(query: ListQuery):
     Errors: 400 `validation_error`, 401 `invalid_token`, 503 `unavailable`.
     """
     rows, next_cursor = accounts.list_keys(g.bearer, query.limit, query.cursor)
-    meta = {**_meta(), "has_more": next_cursor is not None, "next_cursor": next_cursor}
+    meta = page_meta(g.request_id, next_cursor)
     return {"data": rows, "meta": meta}
 
 
