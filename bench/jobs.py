@@ -27,6 +27,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app import create_app
+from app.queries import keys as key_queries
 from app.security import generate_api_key
 from bench import _pg
 from tests.fixture_server import FixtureServer
@@ -45,10 +46,7 @@ def make_key(url: str, credits: int) -> str:
             "select public.grant_credits(%s, %s, 'admin_grant', 'bench')", (user_id, credits)
         )
         new_key = generate_api_key()
-        conn.execute(
-            "insert into public.api_keys (user_id, key_hash, prefix) values (%s, %s, %s)",
-            (user_id, new_key.key_hash, new_key.prefix),
-        )
+        key_queries.insert(conn, user_id, "bench", new_key.key_hash, new_key.prefix)
     return new_key.plaintext
 
 

@@ -174,15 +174,16 @@ def make_key(db: psycopg.Connection, user_id: str, name: str = "test", **columns
     ``expires_at`` / ``revoked_at``."""
     new_key = generate_api_key()
     db.execute(
-        "insert into public.api_keys (user_id, name, key_hash, prefix, expires_at, revoked_at)"
-        " values (%s, %s, %s, %s, %s, %s)",
+        "with k as (insert into public.api_keys (user_id, name, prefix, expires_at, revoked_at)"
+        "           values (%s, %s, %s, %s, %s) returning id)"
+        " insert into private.api_key_hashes (key_id, key_hash) select k.id, %s from k",
         (
             user_id,
             name,
-            new_key.key_hash,
             new_key.prefix,
             columns.get("expires_at"),
             columns.get("revoked_at"),
+            new_key.key_hash,
         ),
     )
     return new_key.plaintext

@@ -37,7 +37,9 @@ def test_users_keys_and_credits_round_trip(cli, client, db):
     assert minted.exit_code == 0, minted.output
     key = KEY_RE.search(minted.output).group(0)
     stored = db.execute(
-        "select key_hash, name, prefix from public.api_keys where user_id = %s", (user_id,)
+        "select h.key_hash, k.name, k.prefix from public.api_keys k"
+        " join private.api_key_hashes h on h.key_id = k.id where k.user_id = %s",
+        (user_id,),
     ).fetchone()
     assert stored == {"key_hash": hash_api_key(key), "name": "laptop", "prefix": key[:12]}
 

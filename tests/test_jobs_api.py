@@ -381,8 +381,12 @@ def test_rls_owner_reads_own_jobs_items_and_deliveries_only(jc, db):
     assert [str(r["job_id"]) for r in deliveries] == [job_a]
     with as_user(db, b):
         assert len(db.execute("select 1 from public.job_items").fetchall()) == 3
+    with as_user(db, a):
+        everything = db.execute("select * from public.jobs").fetchall()
+    assert [str(r["id"]) for r in everything] == [job_a]
+    assert not [column for column in everything[0] if "secret" in column]
     with as_user(db, a), pytest.raises(psycopg.errors.InsufficientPrivilege):
-        db.execute("select webhook_secret from public.jobs")
+        db.execute("select secret from private.job_webhook_secrets")
 
 
 @pytest.mark.parametrize(

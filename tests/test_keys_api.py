@@ -83,7 +83,9 @@ def test_create_shows_plaintext_once_and_it_works_at_once(app, client, db):
     assert data["revoked_at"] is None and data["expires_at"] is None
 
     stored = db.execute(
-        "select user_id, key_hash, prefix from public.api_keys where id = %s", (data["id"],)
+        "select k.user_id, h.key_hash, k.prefix from public.api_keys k"
+        " join private.api_key_hashes h on h.key_id = k.id where k.id = %s",
+        (data["id"],),
     ).fetchone()
     assert str(stored["user_id"]) == user
     assert stored["key_hash"] == hashlib.sha256(key.encode()).hexdigest()
@@ -116,7 +118,9 @@ def test_list_shows_public_fields_and_status_never_the_hash(app, client, db):
     make_key(db, user, name="old", revoked_at=now - timedelta(days=1))
     make_key(db, user, name="stale", expires_at=now - timedelta(seconds=1))
     key = make_key(db, user, name="live")
-    hashes = [r["key_hash"] for r in db.execute("select key_hash from public.api_keys").fetchall()]
+    hashes = [
+        r["key_hash"] for r in db.execute("select key_hash from private.api_key_hashes").fetchall()
+    ]
 
     response = client.get("/v1/keys/list", headers=bearer_for(app, user))
     assert response.status_code == 200
@@ -406,8 +410,10 @@ def test_sql_as_authenticated_user_a_cannot_touch_bs_keys(db):
         "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
         " values (%(key)s, %(b)s, 'rotate', now())",
         # a key for B
-        "insert into public.api_keys (user_id, name, key_hash, prefix)"
-        " values (%(b)s, 'forged', repeat('c', 64), 'cs_live_forg')",
+        "insert into public.api_keys (user_id, name, prefix)"
+        " values (%(b)s, 'forged', 'cs_live_forg')",
+        # a hash for any key
+        "insert into private.api_key_hashes (key_id, key_hash) values (%(key)s, repeat('c', 64))",
         # direct writes
         "update public.api_keys set revoked_at = now() where id = %(key)s",
         "update public.api_keys set revoked_at = null",
@@ -441,8 +447,8 @@ def test_sql_owner_revokes_through_a_revocation_row_and_can_never_undo_it(db):
     a = make_user(db, "a@example.com")
     with as_user(db, a):
         key = db.execute(
-            "insert into public.api_keys (user_id, name, key_hash, prefix)"
-            " values (%s, 'sql', repeat('a', 64), 'cs_live_sqlA') returning id, revoked_at",
+            "insert into public.api_keys (user_id, name, prefix)"
+            " values (%s, 'sql', 'cs_live_sqlA') returning id, revoked_at",
             (a,),
         ).fetchone()
         assert key["revoked_at"] is None
@@ -479,11 +485,11 @@ def test_sql_owner_revokes_through_a_revocation_row_and_can_never_undo_it(db):
             )
         assert excinfo.value.sqlstate == "CS011"
     for statement in (
-        "insert into public.api_keys (user_id, name, key_hash, prefix, revoked_at)"
-        " values (%(a)s, 'x', repeat('e', 64), 'cs_live_xxxx', null)",
-        "insert into public.api_keys (user_id, name, key_hash, prefix, last_used_at)"
-        " values (%(a)s, 'x', repeat('e', 64), 'cs_live_xxxx', now())",
-        "select key_hash from public.api_keys",
+        "insert into public.api_keys (user_id, name, prefix, revoked_at)"
+        " values (%(a)s, 'x', 'cs_live_xxxx', null)",
+        "insert into public.api_keys (user_id, name, prefix, last_used_at)"
+        " values (%(a)s, 'x', 'cs_live_xxxx', now())",
+        "select key_hash from private.api_key_hashes",
     ):
         with as_user(db, a), pytest.raises(psycopg.errors.InsufficientPrivilege):
             db.execute(statement, {"a": a})
@@ -492,8 +498,8 @@ def test_sql_owner_revokes_through_a_revocation_row_and_can_never_undo_it(db):
 @pytest.mark.parametrize(
     "statement",
     [
-        "insert into public.api_keys (user_id, name, key_hash, prefix)"
-        " values (gen_random_uuid(), 'x', repeat('d', 64), 'cs_live_xxxx')",
+        "insert into public.api_keys (user_id, name, prefix)"
+        " values (gen_random_uuid(), 'x', 'cs_live_xxxx')",
         "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
         " values (gen_random_uuid(), gen_random_uuid(), 'revoke', now())",
         "select * from public.api_key_revocations",
@@ -531,14 +537,14 @@ def test_sql_limit_holds_for_direct_inserts_without_the_api_setting(db):
     with as_user(db, a):
         for i in range(10):
             db.execute(
-                "insert into public.api_keys (user_id, name, key_hash, prefix)"
-                " values (%s, %s, %s, 'cs_live_sqlA')",
-                (a, f"k{i}", f"{i:064x}"),
+                "insert into public.api_keys (user_id, name, prefix)"
+                " values (%s, %s, 'cs_live_sqlA')",
+                (a, f"k{i}"),
             )
         with pytest.raises(psycopg.Error) as excinfo:
             db.execute(
-                "insert into public.api_keys (user_id, name, key_hash, prefix)"
-                " values (%s, 'k10', repeat('f', 64), 'cs_live_sqlA')",
+                "insert into public.api_keys (user_id, name, prefix)"
+                " values (%s, 'k10', 'cs_live_sqlA')",
                 (a,),
             )
     assert excinfo.value.sqlstate == "CS010"

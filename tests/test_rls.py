@@ -36,8 +36,12 @@ def test_user_sees_own_keys_but_not_hashes(db, two_users):
         names = db.execute("select name, prefix from public.api_keys").fetchall()
     assert [r["name"] for r in names] == ["a-key"]
     assert names[0]["prefix"].startswith("cs_live_")
+    with as_user(db, a):
+        everything = db.execute("select * from public.api_keys").fetchall()
+    assert [r["name"] for r in everything] == ["a-key"]
+    assert "key_hash" not in everything[0]
     with as_user(db, a), pytest.raises(psycopg.errors.InsufficientPrivilege):
-        db.execute("select key_hash from public.api_keys")
+        db.execute("select key_hash from private.api_key_hashes")
 
 
 @pytest.mark.parametrize("table", [*USER_TABLES, "public.api_keys"])

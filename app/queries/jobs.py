@@ -103,11 +103,22 @@ def create_job(
     transaction that reserved ``len(urls)`` credits under ``charge_ref``. Returns the job row."""
     job = conn.execute(
         sql.SQL(
-            "insert into public.jobs (user_id, api_key_id, charge_ref, items_total,"
-            "                         credits_charged, webhook_url, webhook_secret)"
-            " values (%s, %s, %s, %s, %s, %s, %s) returning {cols}"
+            "with j as ("
+            "  insert into public.jobs (user_id, api_key_id, charge_ref, items_total,"
+            "                           credits_charged, webhook_url)"
+            "  values (%(user)s, %(key)s, %(ref)s, %(n)s, %(n)s, %(url)s) returning {cols}),"
+            " s as (insert into private.job_webhook_secrets (job_id, secret)"
+            "       select j.id, %(secret)s::text from j where %(secret)s::text is not null)"
+            " select * from j"
         ).format(cols=_JOB_COLUMNS),
-        (user_id, api_key_id, charge_ref, len(urls), len(urls), webhook_url, webhook_secret),
+        {
+            "user": user_id,
+            "key": api_key_id,
+            "ref": charge_ref,
+            "n": len(urls),
+            "url": webhook_url,
+            "secret": webhook_secret,
+        },
     ).fetchone()
     items = conn.execute(
         "insert into public.job_items (job_id, user_id, position, url, host)"
@@ -139,11 +150,13 @@ def get_job(
 
 
 def webhook_target(conn: psycopg.Connection, job_id: UUID | str) -> dict[str, Any] | None:
-    """A job row with ``webhook_secret`` (workers only)."""
+    """A job row with ``webhook_secret`` (from ``private.job_webhook_secrets``; None for a job
+    without a webhook). Workers only."""
     return conn.execute(
-        sql.SQL("select {cols}, webhook_secret from public.jobs where id = %s").format(
-            cols=_JOB_COLUMNS
-        ),
+        sql.SQL(
+            "select {cols}, s.secret as webhook_secret from public.jobs"
+            " left join private.job_webhook_secrets s on s.job_id = jobs.id where jobs.id = %s"
+        ).format(cols=_JOB_COLUMNS),
         (job_id,),
     ).fetchone()
 

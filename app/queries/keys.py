@@ -21,12 +21,16 @@ def insert(
     expires_at: datetime | None = None,
     scopes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Store a new key's hash and display prefix; returns the public columns."""
+    """Store a new key (admin connection) and its hash (``private.api_key_hashes``) in one
+    statement; returns the public columns."""
     return conn.execute(
-        "insert into public.api_keys (user_id, name, key_hash, prefix, expires_at, scopes)"
-        " values (%s, %s, %s, %s, %s, %s)"
-        " returning id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at",
-        (user_id, name, key_hash, prefix, expires_at, scopes or []),
+        "with k as ("
+        "  insert into public.api_keys (user_id, name, prefix, expires_at, scopes)"
+        "  values (%s, %s, %s, %s, %s)"
+        "  returning id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at),"
+        " h as (insert into private.api_key_hashes (key_id, key_hash) select k.id, %s from k)"
+        " select * from k",
+        (user_id, name, prefix, expires_at, scopes or [], key_hash),
     ).fetchone()
 
 
@@ -49,27 +53,22 @@ def list_for_user(conn: psycopg.Connection, user_id: UUID | str) -> list[dict[st
 
 
 # -- key management as the user (run inside app.db.as_user: RLS decides) ------------------------
-# The functions below return a key's public columns plus ``status``: active, rotating
-# (replaced by a rotation, works until revoked_at), revoked or expired. Never the hash.
+# The functions below return a key's public columns plus ``status`` from public.api_key_status
+# (active, rotating: replaced by a rotation and working until revoked_at, revoked or expired),
+# the same view the browser reads. Never the hash.
 
-_CREATE_SQL = (
-    "insert into public.api_keys (user_id, name, key_hash, prefix, scopes, expires_at)"
-    " values ((select auth.uid()), %s, %s, %s, %s, %s)"
-    " returning id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
-    " case when revoked_at <= now() then 'revoked' when expires_at <= now() then 'expired'"
-    " when revoked_at is not null then 'rotating' else 'active' end as status"
+_INSERT_OWN_SQL = (
+    "insert into public.api_keys (user_id, name, prefix, scopes, expires_at)"
+    " values ((select auth.uid()), %s, %s, %s, %s) returning id"
 )
+_STORE_HASH_SQL = "insert into private.api_key_hashes (key_id, key_hash) values (%s, %s)"
 _GET_SQL = (
-    "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
-    " case when revoked_at <= now() then 'revoked' when expires_at <= now() then 'expired'"
-    " when revoked_at is not null then 'rotating' else 'active' end as status"
-    " from public.api_keys where id = %s"
+    "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at, status"
+    " from public.api_key_status where id = %s"
 )
 _LIST_SQL = (
-    "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
-    " case when revoked_at <= now() then 'revoked' when expires_at <= now() then 'expired'"
-    " when revoked_at is not null then 'rotating' else 'active' end as status"
-    " from public.api_keys"
+    "select id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at, status"
+    " from public.api_key_status"
     " where user_id = (select auth.uid())"
     "   and (%(after)s::uuid is null or (created_at, id) <"
     "        (select a.created_at, a.id from public.api_keys a where a.id = %(after)s::uuid))"
@@ -95,15 +94,22 @@ def create_own(
     scopes: list[str],
     expires_at: datetime | None,
 ) -> dict[str, Any]:
-    """Insert a key for the calling user (RLS: ``user_id = auth.uid()``).
+    """Insert a key for the calling user (RLS: ``user_id = auth.uid()``, and the limit trigger)
+    and its hash into ``private.api_key_hashes``; returns the key as ``get_own`` does.
 
     Raises ``KeyLimitReached`` (details ``limit``, ``active``), or ``InvalidToken`` when the
     caller's user no longer exists.
     """
     try:
-        return conn.execute(_CREATE_SQL, (name, key_hash, prefix, scopes, expires_at)).fetchone()
+        key_id = conn.execute(_INSERT_OWN_SQL, (name, prefix, scopes, expires_at)).fetchone()["id"]
     except psycopg.Error as exc:
         raise _key_error(exc) from None
+    # The hash goes where no API role can read or write it: written with the connection's own
+    # role for the key RLS just accepted, then back to the user's role for the rest.
+    conn.execute("set local role none")
+    conn.execute(_STORE_HASH_SQL, (key_id, key_hash))
+    conn.execute("set local role authenticated")
+    return get_own(conn, key_id)
 
 
 def get_own(conn: psycopg.Connection, key_id: UUID | str) -> dict[str, Any] | None:
