@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +157,13 @@ def test_pg_prove_passes_every_pgtap_file_on_default_settings(cluster):
     with _connect(cluster) as conn:
         left = conn.execute("select count(*) from auth.users where email like 'sqltest-%'")
         assert left.fetchone()[0] == 0
+
+
+def test_config_major_version_is_what_deployers_create_and_is_tested():
+    """supabase/config.toml's db.major_version (what `supabase start` runs) is the version the
+    README tells deployers to create, and one the migrations are tested on here."""
+    config = tomllib.loads((migrate.ROOT / "supabase" / "config.toml").read_text())
+    major = str(config["db"]["major_version"])
+    assert major == "17"
+    assert major in SERVERS
+    assert f"run **Postgres {major}**" in (migrate.ROOT / "README.md").read_text()
