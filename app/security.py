@@ -65,7 +65,7 @@ def generate_api_key() -> NewApiKey:
 
 
 def hash_api_key(plaintext: str) -> str:
-    """Hex SHA-256 of a key: the only form stored in ``public.api_keys.key_hash``."""
+    """Hex SHA-256 of a key: the only form stored (``private.api_key_hashes.key_hash``)."""
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 
+from app.queries import keys as key_queries
 from app.security import generate_api_key
 from bench import _pg
 
@@ -113,10 +114,7 @@ def main() -> None:
         user_id = conn.execute(
             "insert into auth.users (email) values ('bench@example.com') returning id"
         ).fetchone()[0]
-        conn.execute(
-            "insert into public.api_keys (user_id, key_hash, prefix) values (%s, %s, %s)",
-            (user_id, new_key.key_hash, new_key.prefix),
-        )
+        key_queries.insert(conn, user_id, "bench", new_key.key_hash, new_key.prefix)
     env = {
         **os.environ,
         "DATABASE_URL": url,

@@ -18,6 +18,7 @@ import uuid
 
 import psycopg
 
+from app.queries import keys as key_queries
 from app.security import generate_api_key
 from bench import _pg
 
@@ -37,10 +38,7 @@ def setup(url: str) -> tuple[list[str], list[str]]:
                 (user_id, f"bench-{i}"),
             )
             new_key = generate_api_key()
-            conn.execute(
-                "insert into public.api_keys (user_id, key_hash, prefix) values (%s, %s, %s)",
-                (user_id, new_key.key_hash, new_key.prefix),
-            )
+            key_queries.insert(conn, user_id, "bench", new_key.key_hash, new_key.prefix)
             key_hashes.append(new_key.key_hash)
             user_ids.append(str(user_id))
     return key_hashes, user_ids
