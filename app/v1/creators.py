@@ -27,7 +27,7 @@ from app.scraping.fetch import (
 )
 from app.scraping.models import CreatorProfile
 from app.scraping.urls import CANONICAL_URLS, assume_https, canonical_url, identify
-from app.security import api_key_required, charge, refund_charge
+from app.security import Principal, api_key_required, plan_cache
 
 bp = resource_blueprint(
     "creators",
@@ -142,17 +142,31 @@ def get_profile(query: ProfileQuery):
     max_age = config["PROFILE_CACHE_TTL"] if query.max_age is None else query.max_age
     max_age = min(max_age, config["PROFILE_CACHE_TTL"])
     with db.connection() as conn:
-        hit = profiles.cached(conn, ref, max_age)
-    principal = charge(config["PROFILE_CACHE_HIT_COST"] if hit else config["PROFILE_COST"])
-    result = hit
+        lookup = profiles.begin_lookup(
+            conn,
+            ref,
+            key_hash=g.api_key_hash,
+            request_id=g.request_id,
+            max_age=max_age,
+            hit_cost=config["PROFILE_CACHE_HIT_COST"],
+            miss_cost=config["PROFILE_COST"],
+        )
+    principal = _principal(lookup.charge)
+    result = lookup.hit
     if result is None:
         try:
-            result = profiles.scrape(url, profiles.fetch_settings(config))
+            result = profiles.shareable(url, profiles.scrape(url, profiles.fetch_settings(config)))
+            with db.connection() as conn:
+                settled = profiles.settle_lookup(conn, ref, principal.ref, result)
         except BaseException:
-            refund_charge(principal)
+            with db.connection() as conn:
+                profiles.refund_lookup(conn, principal.ref)
             raise
-        with db.connection() as conn:
-            profiles.store(conn, url, result)
+        if not settled:
+            raise UpstreamTimeout(
+                "The lookup outlived its deadline and was refunded; retry it.",
+                details={"reason": "deadline"},
+            )
     return {
         "data": result.data,
         "meta": {
@@ -163,3 +177,17 @@ def get_profile(query: ProfileQuery):
             "fetched_at": result.fetched_at,
         },
     }
+
+
+def _principal(charge: dict) -> Principal:
+    """The caller as ``charge()`` would record it (``g.principal``, the plan cache)."""
+    plan_cache.put(g.api_key_hash, charge["plan"])
+    g.principal = Principal(
+        user_id=charge["user_id"],
+        api_key_id=charge["api_key_id"],
+        plan=charge["plan"],
+        balance=charge["balance"],
+        charged=charge["credits_charged"],
+        ref=g.request_id,
+    )
+    return g.principal
