@@ -250,6 +250,8 @@ begin
     return query select false, null::bigint;
     return;
   end if;
+  -- The request is over: free its Idempotency-Key claim, so a retry may run (and pay) again.
+  delete from private.idempotency_keys k where k.request_id = p_request_id and k.status_code is null;
   if v_charged > 0 then
     select r.balance into v_balance from public.refund_credits(p_request_id) r;
   end if;
@@ -258,7 +260,8 @@ end
 $$;
 comment on function public.refund_profile_lookup(text) is
   'Refunds a pending lookup''s charge in full and marks it refunded, exactly once (refunded = '
-  'false when it was already settled, or is unknown). Returns the balance after the refund.';
+  'false when it was already settled, or is unknown), and releases the request''s unfinished '
+  'Idempotency-Key claim. Returns the balance after the refund.';
 
 -- ---------------------------------------------------------------------------------------------
 create function public.sweep_orphaned_lookups(p_older_than_seconds integer, p_limit integer)
@@ -301,7 +304,10 @@ comment on function public.sweep_orphaned_lookups(integer, integer) is
 alter table private.idempotency_keys add column request_id text;
 comment on column private.idempotency_keys.request_id is
   'X-Request-ID of the request holding the claim: when a dead request''s claim is taken over, its '
-  'pending lookup is refunded in the same transaction.';
+  'pending lookup is refunded in the same transaction; when its lookup is refunded (by the '
+  'request or the orphan sweep), an unfinished claim is released.';
+create index idempotency_keys_request_id_idx on private.idempotency_keys (request_id)
+  where status_code is null;
 
 -- ---------------------------------------------------------------------------------------------
 revoke execute on function public.store_creator_profile(text, text, text, jsonb, timestamptz)
