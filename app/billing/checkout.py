@@ -111,8 +111,8 @@ def start_checkout(user_id: UUID | str, pack_id: str, client_key: str) -> Checko
             user_id=user_id,
             pack_id=pack["id"],
             credits=pack["credits"],
-            amount_total=fields.get("amount_total", pack["unit_amount"]),
-            currency=fields.get("currency") or pack["currency"],
+            amount_total=pack["unit_amount"],  # what we sold: the webhook grants only this
+            currency=pack["currency"],
             customer=customer,
         )
     return CheckoutResult(session_id=fields["id"], url=fields["url"], pack=pack)
