@@ -129,12 +129,17 @@ def get_profile(query: ProfileQuery):
 
     Costs `PROFILE_COST` credits (1) when the page is fetched, `PROFILE_CACHE_HIT_COST` (1) when
     served from the cache (`max_age` demands fresher data). A call that returns no profile data
-    is refunded in full: the ledger shows the charge and its refund. Supports `Idempotency-Key`.
+    is refunded in full: the ledger shows the charge and its refund; a call whose process dies
+    is refunded by the orphan sweep (`FETCH_DEADLINE` + `LOOKUP_ORPHAN_GRACE` + 15 s). The cache
+    serves a page only to lookups of the same creator: the platform handle, or for other sites
+    the same origin (scheme, host, port), path and query. Every paid call is a row of the
+    caller's lookup history (`public.creator_lookups`). Supports `Idempotency-Key`.
 
     Errors: 400 `validation_error`, 400 `url_not_allowed` (private/loopback address or
     non-http scheme), 401 `invalid_api_key`, 402 `insufficient_credits`, 404
     `creator_not_found`, 409 `idempotency_conflict`, 429 `rate_limited`, 502 `upstream_blocked`
-    (login wall, captcha, empty page), 502 `upstream_error`, 504 `upstream_timeout`.
+    (login wall, captcha, empty page), 502 `upstream_error`, 504 `upstream_timeout` (also
+    `details.reason` `deadline` when the call outlived its orphan deadline and was refunded).
     """
     config = current_app.config
     url = _target_url(query)
