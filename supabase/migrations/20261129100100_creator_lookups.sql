@@ -113,7 +113,17 @@ grant select on public.creator_lookups, public.creator_profile_snapshots to auth
 grant all on public.creator_lookups, public.creator_profile_snapshots to service_role;
 revoke all on all sequences in schema public from anon, authenticated;
 
--- Entries cached before this migration become snapshots, so they keep being served.
+-- Entries cached before this migration: personal-site entries under the old identity (host/path,
+-- scheme, port and query ignored) can never be hit again and may hold a page fetched with a
+-- caller's token: drop them. The rest keep only a canonical profile_url (no query or fragment),
+-- and become snapshots, so they keep being served.
+delete from public.creator_profiles c where c.platform = 'web' and c.handle not like '%://%';
+update public.creator_profiles c set profile_url = regexp_replace(c.profile_url, '[?#].*$', '');
+update public.creator_profiles c
+   set data = jsonb_set(c.data, '{profile_url}',
+                        to_jsonb(regexp_replace(c.data ->> 'profile_url', '[?#].*$', '')))
+ where c.data ->> 'profile_url' is not null;
+
 with moved as (
   insert into public.creator_profile_snapshots (platform, handle, profile_url, data, fetched_at)
   select c.platform, c.handle, c.profile_url, c.data, c.fetched_at from public.creator_profiles c
