@@ -45,11 +45,6 @@ def hook(billing_app):
     return fresh_client(billing_app)
 
 
-@pytest.fixture(autouse=True)
-def _no_alerts(db):
-    db.execute("truncate public.stripe_fulfilment_alerts")
-
-
 def test_the_reported_attack_a_session_we_never_created_grants_nothing(hook, db):
     """A signed completed event for the starter pack's price claiming 30,000 credits, with no
     stripe_payments row."""
