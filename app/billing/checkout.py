@@ -76,7 +76,7 @@ def start_checkout(user_id: UUID | str, pack_id: str, client_key: str) -> Checko
     client = stripe_client()
     config = current_app.config
     with db.connection() as conn:
-        pack = queries.pack(conn, pack_id, active_only=True)
+        pack = queries.pack(conn, pack_id)
         profile = queries.profile_status(conn, user_id)
     if pack is None:
         raise PackNotFound(details={"pack_id": pack_id})

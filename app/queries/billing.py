@@ -23,15 +23,12 @@ def active_packs(conn: psycopg.Connection) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def pack(
-    conn: psycopg.Connection, pack_id: str, active_only: bool = False
-) -> dict[str, Any] | None:
-    """One pack, or None. ``active_only=False`` also finds retired packs (fulfilment of a
-    session created before its pack was retired); checkout asks for active ones only."""
+def pack(conn: psycopg.Connection, pack_id: str) -> dict[str, Any] | None:
+    """One active pack, or None."""
     return conn.execute(
         "select id, name, credits, unit_amount, currency, stripe_price_id"
-        "  from public.credit_packs where id = %s and (active or not %s)",
-        (pack_id, active_only),
+        "  from public.credit_packs where id = %s and active",
+        (pack_id,),
     ).fetchone()
 
 
