@@ -178,7 +178,10 @@ def main() -> None:
 
 def seed_cached_profile(conn: psycopg.Connection, user_id: object) -> None:
     """Credits for every hit, and a cached profile for ``CACHED_PROFILE_PATH``."""
-    conn.execute("select public.grant_credits(%s, 100000000, 'admin_grant', 'bench')", (user_id,))
+    conn.execute(
+        "select public.grant_credits(%s, 100000000, 'admin_grant', %s)",
+        (user_id, f"bench-{user_id}"),
+    )
     profile = CreatorProfile(
         platform="youtube",
         handle="mkbhd",
