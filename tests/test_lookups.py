@@ -5,6 +5,7 @@ and the orphan sweep, on the real database with saved pages served by a local HT
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import psycopg
@@ -404,3 +405,42 @@ def test_retry_after_a_crash_takes_over_the_key_and_refunds_the_dead_charge(api,
         ("usage", -1, retry.headers["X-Request-ID"]),
     ]
     assert balance_of(db, user) == ledger_sum(db, user) == 4
+
+
+def test_a_request_that_outlives_its_sweep_answers_504_and_stays_refunded(api, pages, db):
+    """The sweep wins the race against a (very) late success: the caller is told, and pays
+    nothing; the page still goes to the cache."""
+    user, key = make_funded_key(db, 5)
+    outcome: dict = {}
+
+    def slow_lookup() -> None:
+        outcome["response"] = lookup(api, key, pages.url(f"/latency/800{PAGE}"))
+
+    thread = threading.Thread(target=slow_lookup)
+    thread.start()
+    pending = None
+    for _ in range(100):
+        pending = db.execute(
+            "select request_id from public.creator_lookups where user_id = %s", (user,)
+        ).fetchone()
+        if pending:
+            break
+        time.sleep(0.02)
+    assert pending is not None
+    age(db, pending["request_id"], 120)  # as if the fetch had hung past the orphan deadline
+    swept = db.execute("select public.sweep_orphaned_lookups(1, 100) as n").fetchone()["n"]
+    thread.join()
+    assert swept == 1
+    response = outcome["response"]
+    assert response.status_code == 504, response.get_json()
+    assert response.get_json()["error"]["details"]["reason"] == "deadline"
+    assert ledger(db, user) == [
+        ("usage", -1, pending["request_id"]),
+        ("refund", 1, pending["request_id"]),
+    ]
+    assert balance_of(db, user) == ledger_sum(db, user) == 5
+    row = db.execute(
+        "select status, snapshot_id from public.creator_lookups where request_id = %s",
+        (pending["request_id"],),
+    ).fetchone()
+    assert (row["status"], row["snapshot_id"]) == ("refunded", None)
