@@ -322,7 +322,7 @@ def rotate_key(
         if old["status"] != "active":
             raise KeyNotActive()
         # Revoke-later first, so the old key no longer counts as active for the limit.
-        key_queries.revoke_own(conn, key_id, "rotate", config["KEY_ROTATION_GRACE_SECONDS"])
+        key_queries.schedule_rotation(conn, key_id, config["KEY_ROTATION_GRACE_SECONDS"])
         key_queries.set_key_limit(conn, config["MAX_ACTIVE_KEYS_PER_USER"])
         expires_at = _expiry(expires_in_days) or old["expires_at"]
         row = key_queries.create_own(

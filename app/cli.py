@@ -1,7 +1,8 @@
 """Admin commands: ``flask --app wsgi <group> <command>``.
 
 ``db migrate``, ``users create``, ``users plan``, ``keys create``, ``keys revoke``,
-``credits grant``, ``credits balance`` and ``quickstart`` (a demo user and key for the README).
+``credits grant``, ``credits balance``, ``credits sweep-orphans`` and ``quickstart`` (a demo
+user and key for the README).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from supabase_auth.errors import AuthError
 
-from app import db, migrate
+from app import db, migrate, profiles
 from app.queries import credits as credit_queries
 from app.queries import keys as key_queries
 from app.queries import users as user_queries
@@ -153,6 +154,16 @@ def credits_balance(email: str) -> None:
 
 
 tokens_cli = AppGroup("tokens", help="Access tokens for the embedded default.")
+
+
+@credits_cli.command("sweep-orphans")
+def credits_sweep_orphans() -> None:
+    """Refund profile-lookup charges left unsettled by a request that died (older than
+    FETCH_DEADLINE + LOOKUP_ORPHAN_GRACE seconds), exactly once. The workers run this every
+    few seconds; without workers, run it from cron every minute."""
+    with db.connection() as conn:
+        refunded = profiles.sweep_orphans(conn, current_app.config)
+    click.echo(f"refunded {refunded} orphaned charges")
 
 
 @tokens_cli.command("mint")

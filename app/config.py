@@ -148,6 +148,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROFILE_COST": _int(env, "PROFILE_COST", 1, minimum=1),
         "PROFILE_CACHE_HIT_COST": _int(env, "PROFILE_CACHE_HIT_COST", 1),
         "IDEMPOTENCY_TTL": _int(env, "IDEMPOTENCY_TTL", 86400, minimum=60),
+        # A paid lookup not settled FETCH_DEADLINE + this many seconds after its charge is an
+        # orphan (its process died) and is refunded by the sweep.
+        "LOOKUP_ORPHAN_GRACE": _int(env, "LOOKUP_ORPHAN_GRACE", 60, minimum=1),
         # -- jobs: batch lookups --
         "JOBS_MAX_URLS": _int(env, "JOBS_MAX_URLS", 1000, minimum=1),
         # Workers need LISTEN/NOTIFY: a direct or session-mode URL (empty: DATABASE_URL).

@@ -5,9 +5,10 @@ replayed to any retry with the same key and the same request (method, path, quer
 charging again; the replay carries ``Idempotent-Replayed: true``. A different request with the
 same key is 409 ``idempotency_conflict``; a retry while the first is still running is 409
 ``idempotency_in_progress`` (until ``FETCH_DEADLINE`` + 60 s have passed: a claim left by a
-process that died is then taken over). A request that fails stores nothing (its charge was
-refunded), so the client may retry it with the same key. Keys are scoped to the API key that sent
-them.
+process that died is then taken over, and that process's unsettled lookup charge is refunded in
+the same transaction, so the retry is never charged twice for one result). A request that fails
+stores nothing (its charge was refunded), so the client may retry it with the same key. Keys are
+scoped to the API key that sent them.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def idempotent(view: Callable) -> Callable:
                 fingerprint,
                 config["IDEMPOTENCY_TTL"],
                 pending_timeout=int(config["FETCH_DEADLINE"]) + PENDING_GRACE,
+                request_id=g.request_id,
             )
         if existing is not None:
             return _replay(existing, fingerprint)

@@ -5,10 +5,13 @@ No Flask request state here; callers pass the settings (``fetch_settings(app.con
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -16,6 +19,8 @@ from app.queries import profiles as queries
 from app.scraping import extract_profile
 from app.scraping.fetch import FetchSettings, UpstreamBlocked, fetch_page
 from app.scraping.urls import CreatorRef, identify
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,110 @@ def scrape(url: str, settings: FetchSettings) -> ProfileResult:
     return ProfileResult(profile.to_dict(), datetime.now(UTC), cached=False)
 
 
+def canonical_profile_url(url: str) -> str:
+    """``url`` as a cached profile may carry it: scheme and host lower-cased, the default port
+    dropped, and never credentials, a query string or a fragment (they belong to one caller)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
+
+
+def shareable(url: str, result: ProfileResult) -> ProfileResult:
+    """``result`` with its ``profile_url`` made canonical (``canonical_profile_url`` of the
+    extracted URL, else of the requested ``url``): what is cached and returned."""
+    profile_url = canonical_profile_url(result.data.get("profile_url") or url)
+    return dataclasses.replace(result, data={**result.data, "profile_url": profile_url})
+
+
 def store(conn: psycopg.Connection, url: str, result: ProfileResult) -> None:
-    """Cache ``result`` under the platform and handle of the requested ``url``."""
+    """Cache ``result`` (made ``shareable``) under the identity of the requested ``url``, as a
+    new snapshot (batch jobs; the single-profile endpoint settles its lookup instead)."""
     ref = identify(url)
-    profile_url = result.data.get("profile_url") or url
-    queries.put(conn, ref.platform, ref.handle, profile_url, result.data, result.fetched_at)
+    result = shareable(url, result)
+    queries.put(
+        conn, ref.platform, ref.handle, result.data["profile_url"], result.data, result.fetched_at
+    )
+
+
+def orphan_after(config: Mapping[str, Any]) -> int:
+    """Seconds after which an unsettled lookup charge is an orphan: ``FETCH_DEADLINE`` (rounded
+    up) + ``LOOKUP_ORPHAN_GRACE``. No live request is still fetching by then."""
+    return math.ceil(config["FETCH_DEADLINE"]) + config["LOOKUP_ORPHAN_GRACE"]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A charged lookup (``begin_lookup``): the charge's row (``user_id``, ``api_key_id``,
+    ``plan``, ``balance``, ``credits_charged``) and the cached profile on a hit (else None)."""
+
+    charge: dict[str, Any]
+    hit: ProfileResult | None
+
+
+def begin_lookup(
+    conn: psycopg.Connection,
+    ref: CreatorRef,
+    *,
+    key_hash: str,
+    request_id: str,
+    max_age: int,
+    hit_cost: int,
+    miss_cost: int,
+) -> Lookup:
+    """Read the cache and charge the key in one database round trip (``max_age`` seconds,
+    costs in credits; ``request_id`` is the ledger ref). A miss stays pending until
+    ``settle_lookup`` or ``refund_lookup`` (or the orphan sweep). Raises 401
+    ``invalid_api_key``, 402 ``insufficient_credits``, 403 ``account_suspended``."""
+    row = queries.begin_lookup(
+        conn,
+        key_hash=key_hash,
+        request_id=request_id,
+        platform=ref.platform,
+        handle=ref.handle,
+        max_age=max_age,
+        hit_cost=hit_cost,
+        miss_cost=miss_cost,
+    )
+    hit = ProfileResult(row["data"], row["fetched_at"], cached=True) if row["cached"] else None
+    return Lookup(charge=row, hit=hit)
+
+
+def settle_lookup(
+    conn: psycopg.Connection, ref: CreatorRef, request_id: str, result: ProfileResult
+) -> bool:
+    """Store the fetched ``result`` (already ``shareable``) and mark the lookup paid, in one
+    transaction. False when its charge was refunded meanwhile (the request outlived the orphan
+    deadline): the caller must not return the profile as paid."""
+    return queries.settle_lookup(
+        conn,
+        request_id=request_id,
+        platform=ref.platform,
+        handle=ref.handle,
+        profile_url=result.data["profile_url"],
+        data=result.data,
+        fetched_at=result.fetched_at,
+    )
+
+
+def refund_lookup(conn: psycopg.Connection, request_id: str) -> bool:
+    """Refund a pending lookup's charge, exactly once. True when this call refunded it."""
+    return queries.refund_lookup(conn, request_id)
+
+
+def sweep_orphans(conn: psycopg.Connection, config: Mapping[str, Any], limit: int = 500) -> int:
+    """Refund every lookup charge left unsettled longer than ``orphan_after(config)`` seconds,
+    in batches of ``limit``. Returns how many were refunded."""
+    total = 0
+    while True:
+        refunded = queries.sweep_orphans(conn, orphan_after(config), limit)
+        total += refunded
+        if refunded < limit:
+            return total

@@ -160,14 +160,6 @@ def charge(cost: int, conn: psycopg.Connection | None = None) -> Principal:
     return principal
 
 
-def refund_charge(principal: Principal) -> dict[str, Any] | None:
-    """Give back this request's charge (``refund_credits(ref)``), at most once. None if free."""
-    if principal.charged == 0:
-        return None
-    with db.connection() as conn:
-        return credit_queries.refund(conn, principal.ref)
-
-
 def api_key_required(cost: int | None = 0) -> Callable:
     """Decorator for ``/v1`` views paid or identified with an ``x-api-key``.
 

@@ -6,6 +6,8 @@ no-op Flask route under the same gunicorn settings, in the same run.
 Both servers run on 127.0.0.1 with sync workers; the load comes from client threads in this
 process (on a 2-core machine they share the CPU with the server, which caps both numbers alike).
 The balance call authenticates the key (format, rate limit, one spend_credits round trip).
+The cache-hit case is ``GET /v1/creators/profile`` for a creator already cached: the cache read,
+the charge (1 credit) and the lookup-history row in one SQL call (``begin_profile_lookup``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from app.queries import keys as key_queries
+from app.scraping.models import CreatorProfile
 from app.security import generate_api_key
 from bench import _pg
+
+CACHED_PROFILE_PATH = "/v1/creators/profile?platform=youtube&handle=mkbhd"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,6 +121,7 @@ def main() -> None:
             "insert into auth.users (email) values ('bench@example.com') returning id"
         ).fetchone()[0]
         key_queries.insert(conn, user_id, "bench", new_key.key_hash, new_key.prefix)
+        seed_cached_profile(conn, user_id)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -139,6 +146,16 @@ def main() -> None:
                 ),
             ),
             ("GET /noop (bare Flask)", load(noop_port, "/noop", {}, args.clients, args.seconds)),
+            (
+                "GET /v1/creators/profile hit",
+                load(
+                    api_port,
+                    CACHED_PROFILE_PATH,
+                    {"x-api-key": new_key.plaintext},
+                    args.clients,
+                    args.seconds,
+                ),
+            ),
         ]
     finally:
         api.terminate()
@@ -154,6 +171,26 @@ def main() -> None:
         print(f"{name:<26} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>8}")
     api_rate, noop_rate = rows[0][1][0], rows[1][1][0]
     print(f"ratio balance/noop: {api_rate / noop_rate:.2f}")
+    print(f"ratio profile cache hit/noop: {rows[2][1][0] / noop_rate:.2f}")
+
+
+def seed_cached_profile(conn: psycopg.Connection, user_id: object) -> None:
+    """Credits for every hit, and a cached profile for ``CACHED_PROFILE_PATH``."""
+    conn.execute(
+        "select public.grant_credits(%s, 100000000, 'admin_grant', %s)",
+        (user_id, f"bench-{user_id}"),
+    )
+    profile = CreatorProfile(
+        platform="youtube",
+        handle="mkbhd",
+        display_name="Marques Brownlee",
+        profile_url="https://www.youtube.com/@mkbhd",
+        followers=19_600_000,
+    ).to_dict()
+    conn.execute(
+        "select public.store_creator_profile('youtube', 'mkbhd', %s, %s, now())",
+        (profile["profile_url"], Jsonb(profile)),
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from app.tokens import mint_access_token
 # Tables other than auth.users' cascade that tests must empty; later features append theirs.
 EXTRA_TABLES_TO_CLEAN: list[str] = [
     "public.creator_profiles",
+    "public.creator_profile_snapshots",
+    "public.stripe_fulfilment_alerts",
     "private.idempotency_keys",
     "public.stripe_events",
     "private.host_politeness",

@@ -395,15 +395,17 @@ def test_expired_session_grants_nothing(hook, db, buyer):
     assert_consistent(db, user_id, 5)
 
 
-def test_session_known_only_from_its_metadata_is_fulfilled(hook, db):
+def test_session_known_only_from_its_metadata_grants_nothing(hook, db):
+    """We grant what we sold: a paid session /v1/billing/checkout never recorded is not ours to
+    fulfil from its metadata (tests/test_billing_fulfilment.py has the details)."""
     user_id = make_user(db)
     session_id = f"cs_test_{secrets.token_hex(12)}"
     growth = {"pack": "growth", "credits": 6000, "amount": 5000}
     evt = event("checkout.session.completed", session_obj(session_id, user_id, pack=growth))
-    assert deliver(hook, evt).get_json()["outcome"] == "granted"
-    assert ledger(db, user_id) == [("purchase", 6000, session_id)]
-    assert payment(db, session_id)["pack_id"] == "growth"
-    assert_consistent(db, user_id, 6000)
+    assert deliver(hook, evt).get_json()["outcome"] == "unknown_session"
+    assert ledger(db, user_id) == []
+    assert payment(db, session_id) is None
+    assert_consistent(db, user_id, 0)
 
 
 @pytest.mark.parametrize(
@@ -426,9 +428,10 @@ def test_session_known_only_from_its_metadata_is_fulfilled(hook, db):
     ],
     ids=["no_metadata", "subscription_mode"],
 )
-def test_sessions_that_are_not_ours_are_acknowledged_and_ignored(hook, db, obj):
+def test_sessions_that_are_not_ours_are_acknowledged_and_grant_nothing(hook, db, obj):
     response = deliver(hook, event("checkout.session.completed", obj))
-    assert response.get_json()["outcome"] == "ignored"
+    expected = "ignored" if obj["mode"] == "subscription" else "unknown_session"
+    assert response.get_json()["outcome"] == expected
     assert db.execute("select count(*) as n from public.credit_ledger").fetchone()["n"] == 0
 
 

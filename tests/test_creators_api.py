@@ -291,7 +291,9 @@ def test_empty_app_shell_is_upstream_blocked_and_refunded(
     assert balance_of(db, user_id) == 5
 
 
-def test_cached_profiles_are_readable_by_signed_in_users_only(db):
+def test_the_profile_cache_is_not_readable_through_the_data_api(db):
+    """The paid cache is service-only: users read what they paid for through their lookups
+    (tests/test_lookups.py), never the whole cache."""
     import psycopg
 
     from tests.conftest import as_user
@@ -301,13 +303,13 @@ def test_cached_profiles_are_readable_by_signed_in_users_only(db):
         " values ('x', 'someone', 'https://x.com/someone', '{\"handle\": \"someone\"}')"
     )
     reader = make_user(db)
-    with as_user(db, reader):
-        rows = db.execute("select handle from public.creator_profiles").fetchall()
-        assert [r["handle"] for r in rows] == ["someone"]
-    with as_user(db, reader), pytest.raises(psycopg.errors.InsufficientPrivilege):
-        db.execute("delete from public.creator_profiles")
-    with as_user(db, None, role="anon"), pytest.raises(psycopg.errors.InsufficientPrivilege):
-        db.execute("select * from public.creator_profiles")
+    for user, role in ((reader, "authenticated"), (None, "anon")):
+        for statement in (
+            "select * from public.creator_profiles",
+            "delete from public.creator_profiles",
+        ):
+            with as_user(db, user, role=role), pytest.raises(psycopg.errors.InsufficientPrivilege):
+                db.execute(statement)
 
 
 def _pending_claim(db, key: str, idem_key: str, age_seconds: int) -> None:

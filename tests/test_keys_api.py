@@ -452,19 +452,10 @@ def test_sql_owner_revokes_through_a_revocation_row_and_can_never_undo_it(db):
             (a,),
         ).fetchone()
         assert key["revoked_at"] is None
+        # a revocation the owner inserts takes effect now, whatever effective_at it asks for
         db.execute(
             "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
             " values (%s, %s, 'rotate', now() + interval '1 hour')",
-            (key["id"], a),
-        )
-        scheduled = db.execute(
-            "select revoked_at > now() as later from public.api_keys where id = %s", (key["id"],)
-        ).fetchone()
-        assert scheduled["later"] is True
-        # bring it forward: allowed; postpone it: no effect
-        db.execute(
-            "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
-            " values (%s, %s, 'revoke', now())",
             (key["id"], a),
         )
         db.execute(
@@ -476,6 +467,12 @@ def test_sql_owner_revokes_through_a_revocation_row_and_can_never_undo_it(db):
             "select revoked_at = now() as now_ from public.api_keys where id = %s", (key["id"],)
         ).fetchone()
         assert final["now_"] is True
+        effective = db.execute(
+            "select bool_and(effective_at = now()) as now_ from public.api_key_revocations"
+            " where key_id = %s",
+            (key["id"],),
+        ).fetchone()
+        assert effective["now_"] is True
         # a rotation of a revoked key is refused by the trigger
         with pytest.raises(psycopg.Error) as excinfo:
             db.execute(

@@ -76,7 +76,7 @@ def start_checkout(user_id: UUID | str, pack_id: str, client_key: str) -> Checko
     client = stripe_client()
     config = current_app.config
     with db.connection() as conn:
-        pack = queries.pack(conn, pack_id, active_only=True)
+        pack = queries.pack(conn, pack_id)
         profile = queries.profile_status(conn, user_id)
     if pack is None:
         raise PackNotFound(details={"pack_id": pack_id})
@@ -111,8 +111,8 @@ def start_checkout(user_id: UUID | str, pack_id: str, client_key: str) -> Checko
             user_id=user_id,
             pack_id=pack["id"],
             credits=pack["credits"],
-            amount_total=fields.get("amount_total", pack["unit_amount"]),
-            currency=fields.get("currency") or pack["currency"],
+            amount_total=pack["unit_amount"],  # what we sold: the webhook grants only this
+            currency=pack["currency"],
             customer=customer,
         )
     return CheckoutResult(session_id=fields["id"], url=fields["url"], pack=pack)

@@ -10,6 +10,11 @@ nothing) and applies the event:
   ``checkout.session.async_payment_succeeded``: ``grant_credits(user, credits, 'purchase',
   session id)``, once per session whichever arrives first (the session row is locked, and the
   ledger's ``unique (reason, ref)`` backs it). ``completed`` while unpaid marks it pending.
+  Only what we sold is granted: the user, pack and credits ``/v1/billing/checkout`` recorded
+  (``stripe_payments``), never the event's metadata, and only when the session's
+  ``amount_total`` and ``currency`` equal the recorded price. A paid session we never created,
+  or one that does not match, grants nothing and is recorded in
+  ``public.stripe_fulfilment_alerts`` for an admin.
 - ``checkout.session.async_payment_failed`` / ``checkout.session.expired``: status only.
 - ``charge.refunded``: takes back ``floor(credits * amount_refunded / amount)`` minus what earlier
   refunds took (``revoke_credits``, ref ``<charge>:<amount_refunded>``): repeated or out-of-order
@@ -29,7 +34,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import stripe
 from flask import current_app
@@ -76,11 +80,13 @@ def verify(payload: bytes, header: str | None) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Outcome:
     """What an event did. ``pending_intent``/``pending_object``: an unmatched charge event to
-    replay when the PaymentIntent's session is fulfilled."""
+    replay when the PaymentIntent's session is fulfilled. ``alert``: a paid session that does
+    not match what we sold (columns of ``public.stripe_fulfilment_alerts``)."""
 
     outcome: str
     pending_intent: str | None = None
     pending_object: dict[str, Any] | None = None
+    alert: dict[str, Any] | None = None
 
 
 def process(event: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +104,8 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
         queries.finish_event(
             conn, event_id, result.outcome, result.pending_intent, result.pending_object
         )
+        if result.alert is not None:
+            queries.record_fulfilment_alert(conn, event_id, event_type, **result.alert)
     log.info(
         "stripe event", extra={"event_id": event_id, "type": event_type, "outcome": result.outcome}
     )
@@ -114,57 +122,94 @@ def _apply(conn, event_type: str, obj: dict[str, Any]) -> Outcome:
 # -- checkout sessions ---------------------------------------------------------------------
 
 
-def _as_uuid(value: Any) -> UUID | None:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        return None
-
-
 def _session_row(conn, session: dict[str, Any]) -> dict[str, Any] | None:
-    """The session's row, locked; created from the session's metadata when checkout did not
-    record it. None when the session is not one of ours."""
+    """The row ``/v1/billing/checkout`` recorded for this session, locked, or None (a session
+    we did not create, or not a one-time payment)."""
     session_id = session.get("id")
     if not isinstance(session_id, str) or session.get("mode") not in (None, "payment"):
         return None
-    row = queries.lock_payment(conn, session_id)
-    if row is not None:
-        return row
-    metadata = session.get("metadata") or {}
-    user_id = _as_uuid(metadata.get("user_id") or session.get("client_reference_id"))
-    pack = queries.pack(conn, str(metadata.get("pack_id") or ""))
-    if user_id is None or pack is None or queries.profile_status(conn, user_id) is None:
-        return None
-    try:
-        credits = int(metadata.get("credits") or pack["credits"])
-    except ValueError:
-        credits = pack["credits"]
-    queries.ensure_payment(
-        conn,
-        session_id=session_id,
-        user_id=user_id,
-        pack_id=pack["id"],
-        credits=credits,
-        customer=session.get("customer"),
-    )
     return queries.lock_payment(conn, session_id)
+
+
+def _paid(event_type: str, session: dict[str, Any]) -> bool:
+    return event_type == "checkout.session.async_payment_succeeded" or (
+        event_type == "checkout.session.completed"
+        and session.get("payment_status") in PAID_STATUSES
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value.replace("\x00", "")[:200] if isinstance(value, str) else None
+
+
+def _claimed(session: dict[str, Any]) -> dict[str, Any]:
+    """What an untrusted session says about itself, kept for the admin: string values only,
+    at most 20 metadata keys of 200 characters (Stripe's own metadata limits are 50 / 500)."""
+    metadata = session.get("metadata")
+    kept = {}
+    if isinstance(metadata, dict):
+        for name, value in list(metadata.items())[:20]:
+            kept[_text(name) or "?"] = _text(value)
+    return {
+        "metadata": kept,
+        "client_reference_id": _text(session.get("client_reference_id")),
+        "customer": _text(session.get("customer")),
+    }
+
+
+def _mismatch(row: dict[str, Any], session: dict[str, Any]) -> str | None:
+    """``amount_mismatch`` / ``currency_mismatch`` when the paid session differs from the
+    price recorded at checkout, else None."""
+    paid_currency = session.get("currency")
+    if not isinstance(paid_currency, str) or paid_currency.lower() != row["currency"]:
+        return "currency_mismatch"
+    paid_amount = session.get("amount_total")
+    if isinstance(paid_amount, bool) or paid_amount != row["amount_total"]:
+        return "amount_mismatch"
+    return None
 
 
 def _checkout_session(conn, event_type: str, session: dict[str, Any]) -> Outcome:
     row = _session_row(conn, session)
+    paid = _paid(event_type, session)
     if row is None:
-        return Outcome("ignored")
+        if not paid or session.get("mode") not in (None, "payment"):
+            return Outcome("ignored")
+        if not isinstance(session.get("id"), str):
+            return Outcome("ignored")
+        return Outcome(
+            "unknown_session",
+            alert={
+                "session_id": session["id"],
+                "reason": "unknown_session",
+                "user_id": None,
+                "expected_amount": None,
+                "expected_currency": None,
+                "paid_amount": session.get("amount_total"),
+                "paid_currency": session.get("currency"),
+                "claimed": _claimed(session),
+            },
+        )
     session_id = row["checkout_session_id"]
     payment_intent = session.get("payment_intent")
-    paid = event_type == "checkout.session.async_payment_succeeded" or (
-        event_type == "checkout.session.completed"
-        and session.get("payment_status") in PAID_STATUSES
-    )
     if paid:
+        mismatch = _mismatch(row, session)
+        if mismatch is not None and row["granted_at"] is None:
+            return Outcome(
+                mismatch,
+                alert={
+                    "session_id": session_id,
+                    "reason": mismatch,
+                    "user_id": row["user_id"],
+                    "expected_amount": row["amount_total"],
+                    "expected_currency": row["currency"],
+                    "paid_amount": session.get("amount_total"),
+                    "paid_currency": session.get("currency"),
+                    "claimed": _claimed(session),
+                },
+            )
         granted = queries.grant_purchase(conn, row["user_id"], row["credits"], session_id)
-        queries.mark_granted(
-            conn, session_id, payment_intent, session.get("amount_total"), session.get("currency")
-        )
+        queries.mark_granted(conn, session_id, payment_intent)
         if payment_intent:
             _replay_unmatched(conn, payment_intent)
         return Outcome("granted" if granted["applied"] else "already_granted")

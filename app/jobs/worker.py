@@ -34,7 +34,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from app import db
-from app.jobs import tasks
+from app.jobs import sweep, tasks
 from app.queries import jobs as queries
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,19 @@ async def _run(config: Mapping[str, Any], concurrency: int, name: str) -> None:
     )
     app = queue_app(config, max_connections=min(concurrency, 8) + 2)
     stop = asyncio.Event()
+    # The periodic deferrer defers through the tasks' own app (tasks.queue): give it this
+    # worker's connector too.
+    with tasks.queue.replace_connector(app.connector):
+        await _work(app, config, concurrency, name, stop)
+
+
+async def _work(
+    app: procrastinate.App,
+    config: Mapping[str, Any],
+    concurrency: int,
+    name: str,
+    stop: asyncio.Event,
+) -> None:
     async with app.open_async():
         recovery = asyncio.create_task(
             recover_stalled(
@@ -141,7 +154,8 @@ async def _run(config: Mapping[str, Any], concurrency: int, name: str) -> None:
 
 
 def run(config: Mapping[str, Any], concurrency: int | None = None, name: str | None = None) -> None:
-    """Run a worker in this process until SIGINT/SIGTERM."""
+    """Run a worker in this process until SIGINT/SIGTERM. Besides the queue's tasks it runs the
+    periodic orphaned-charge sweep (``app.jobs.sweep``, every ``SWEEP_EVERY`` seconds)."""
     concurrency = concurrency or config["JOBS_WORKER_CONCURRENCY"]
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     url = queue_database_url(config)
@@ -159,7 +173,12 @@ def run(config: Mapping[str, Any], concurrency: int | None = None, name: str | N
     pool.open()
     try:
         tasks.configure(config, pool)
-        log.info("worker %s starting, concurrency %d", name, concurrency)
+        log.info(
+            "worker %s starting, concurrency %d, orphan sweep every %ds",
+            name,
+            concurrency,
+            sweep.SWEEP_EVERY,
+        )
         asyncio.run(_run(config, concurrency, name))
     finally:
         pool.close()

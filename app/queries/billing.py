@@ -23,15 +23,12 @@ def active_packs(conn: psycopg.Connection) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def pack(
-    conn: psycopg.Connection, pack_id: str, active_only: bool = False
-) -> dict[str, Any] | None:
-    """One pack, or None. ``active_only=False`` also finds retired packs (fulfilment of a
-    session created before its pack was retired); checkout asks for active ones only."""
+def pack(conn: psycopg.Connection, pack_id: str) -> dict[str, Any] | None:
+    """One active pack, or None."""
     return conn.execute(
         "select id, name, credits, unit_amount, currency, stripe_price_id"
-        "  from public.credit_packs where id = %s and (active or not %s)",
-        (pack_id, active_only),
+        "  from public.credit_packs where id = %s and active",
+        (pack_id,),
     ).fetchone()
 
 
@@ -93,24 +90,6 @@ def record_checkout(
     )
 
 
-def ensure_payment(
-    conn: psycopg.Connection,
-    *,
-    session_id: str,
-    user_id: UUID | str,
-    pack_id: str,
-    credits: int,
-    customer: str | None,
-) -> None:
-    """Create the session's row from webhook data when checkout did not record it."""
-    conn.execute(
-        "insert into public.stripe_payments"
-        " (checkout_session_id, user_id, pack_id, credits, customer_id)"
-        " values (%s, %s, %s, %s, %s) on conflict (checkout_session_id) do nothing",
-        (session_id, user_id, pack_id, credits, customer),
-    )
-
-
 def lock_payment(conn: psycopg.Connection, session_id: str) -> dict[str, Any] | None:
     """The session's row, locked ``for update``: every event of one session queues here."""
     return conn.execute(
@@ -162,23 +141,52 @@ def update_payment(conn: psycopg.Connection, session_id: str, **columns: Any) ->
     )
 
 
-def mark_granted(
-    conn: psycopg.Connection, session_id: str, payment_intent_id: str | None, amount_total, currency
-) -> None:
-    """Status ``paid``, ``granted_at`` now (first time only), and the payment's identifiers."""
+def mark_granted(conn: psycopg.Connection, session_id: str, payment_intent_id: str | None) -> None:
+    """Status ``paid``, ``granted_at`` now (first time only), and the PaymentIntent id."""
     conn.execute(
         "update public.stripe_payments"
         "   set status = 'paid', granted_at = coalesce(granted_at, now()),"
-        "       payment_intent_id = coalesce(%(pi)s, payment_intent_id),"
-        "       amount_total = coalesce(%(amount)s, amount_total),"
-        "       currency = coalesce(%(currency)s, currency), updated_at = now()"
+        "       payment_intent_id = coalesce(%(pi)s, payment_intent_id), updated_at = now()"
         " where checkout_session_id = %(session_id)s",
-        {
-            "pi": payment_intent_id,
-            "amount": amount_total,
-            "currency": currency,
-            "session_id": session_id,
-        },
+        {"pi": payment_intent_id, "session_id": session_id},
+    )
+
+
+def record_fulfilment_alert(
+    conn: psycopg.Connection,
+    event_id: str,
+    event_type: str,
+    *,
+    session_id: str,
+    reason: str,
+    user_id: UUID | str | None,
+    expected_amount: int | None,
+    expected_currency: str | None,
+    paid_amount: Any,
+    paid_currency: Any,
+    claimed: dict[str, Any],
+) -> None:
+    """Record a paid session that granted nothing (``public.stripe_fulfilment_alerts``), once
+    per session and reason (the first event that announced it)."""
+    conn.execute(
+        "insert into public.stripe_fulfilment_alerts (checkout_session_id, reason, event_id,"
+        " event_type, user_id, expected_amount, expected_currency, paid_amount, paid_currency,"
+        " claimed_metadata) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict (checkout_session_id, reason) do nothing",
+        (
+            session_id[:255],
+            reason,
+            event_id,
+            event_type,
+            user_id,
+            expected_amount,
+            expected_currency,
+            paid_amount
+            if isinstance(paid_amount, int) and not isinstance(paid_amount, bool)
+            else None,
+            paid_currency[:16] if isinstance(paid_currency, str) else None,
+            Jsonb(claimed),
+        ),
     )
 
 

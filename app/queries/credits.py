@@ -102,3 +102,10 @@ def history(
         " order by id desc limit %(limit)s",
         {"user_id": user_id, "before": before_id, "limit": limit},
     ).fetchall()
+
+
+def raise_credit_error(exc: psycopg.Error) -> None:
+    """Raise the API error for a ``spend_credits`` SQLSTATE raised by a function that calls it
+    (``InvalidApiKey``, ``AccountSuspended``, ``InsufficientCredits``); returns for any other."""
+    if exc.sqlstate in _INVALID_KEY_STATES or exc.sqlstate in {"CS004", "CS005"}:
+        raise _credit_error(exc) from None

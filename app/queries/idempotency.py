@@ -15,25 +15,34 @@ def claim(
     fingerprint: str,
     ttl: int,
     pending_timeout: int,
+    request_id: str,
 ) -> dict[str, Any] | None:
-    """Claim ``idem_key`` for a new request, or return the row already holding it.
+    """Claim ``idem_key`` for the request ``request_id``, or return the row already holding it.
 
     Returns None when this request now owns the key; a stored response older than ``ttl``
     seconds, or a claim still unfinished after ``pending_timeout`` seconds (its process died),
-    is replaced. Otherwise returns the existing ``{"request_fingerprint", "status_code",
-    "response"}`` (``status_code`` None while the first request is still running).
+    is replaced, and the dead request's profile-lookup charge, if still unsettled, is refunded
+    in the same transaction (so a retry is never charged twice for one result). Otherwise
+    returns the existing ``{"request_fingerprint", "status_code", "response"}``
+    (``status_code`` None while the first request is still running).
     """
     with conn.transaction():
-        conn.execute(
+        abandoned = conn.execute(
             "delete from private.idempotency_keys where api_key_hash = %s"
             " and idempotency_key = %s and created_at < now() - make_interval(secs =>"
-            " case when status_code is null then %s else %s end)",
+            " case when status_code is null then %s else %s end)"
+            " returning request_id, status_code",
             (key_hash, idem_key, pending_timeout, ttl),
-        )
+        ).fetchone()
+        if abandoned and abandoned["status_code"] is None and abandoned["request_id"]:
+            conn.execute(
+                "select * from public.refund_profile_lookup(%s)", (abandoned["request_id"],)
+            )
         inserted = conn.execute(
             "insert into private.idempotency_keys (api_key_hash, idempotency_key,"
-            " request_fingerprint) values (%s, %s, %s) on conflict do nothing returning 1",
-            (key_hash, idem_key, fingerprint),
+            " request_fingerprint, request_id) values (%s, %s, %s, %s)"
+            " on conflict do nothing returning 1",
+            (key_hash, idem_key, fingerprint, request_id),
         ).fetchone()
         if inserted:
             return None

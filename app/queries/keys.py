@@ -76,7 +76,11 @@ _LIST_SQL = (
 )
 _REVOCATION_SQL = (
     "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
-    " values (%s, (select auth.uid()), %s, now() + make_interval(secs => %s))"
+    " values (%s, (select auth.uid()), 'revoke', now())"
+)
+_ROTATION_SQL = (
+    "insert into public.api_key_revocations (key_id, user_id, reason, effective_at)"
+    " values (%s, (select auth.uid()), 'rotate', now() + make_interval(secs => %s))"
 )
 
 
@@ -124,20 +128,26 @@ def list_own(
     return conn.execute(_LIST_SQL, {"after": after, "limit": limit}).fetchall()
 
 
-def revoke_own(
-    conn: psycopg.Connection, key_id: UUID | str, reason: str = "revoke", delay_seconds: int = 0
-) -> None:
+def revoke_own(conn: psycopg.Connection, key_id: UUID | str) -> None:
     """Record a revocation of the caller's key (``public.api_key_revocations``): the key stops
-    working ``delay_seconds`` from now (``reason`` ``revoke`` or ``rotate``), or earlier if it
-    was already due to.
+    working now. RLS refuses other users' keys (``psycopg.errors.InsufficientPrivilege``)."""
+    conn.execute(_REVOCATION_SQL, (key_id,))
 
-    RLS refuses other users' keys (``psycopg.errors.InsufficientPrivilege``). Raises
-    ``KeyNotActive`` when a ``rotate`` targets a revoked, expired or already rotated key.
+
+def schedule_rotation(conn: psycopg.Connection, key_id: UUID | str, grace_seconds: int) -> None:
+    """Inside a ``db.as_user`` transaction: the caller's key stops working ``grace_seconds``
+    from now (a ``rotate`` row). Only the service may schedule a revocation for later (rows the
+    user inserts take effect at once), so this statement runs with the API's own role, then
+    switches back to ``authenticated``. The caller must have checked that the key is theirs.
+
+    Raises ``KeyNotActive`` when the key is revoked, expired or already rotated.
     """
+    conn.execute("set local role none")
     try:
-        conn.execute(_REVOCATION_SQL, (key_id, reason, delay_seconds))
-    except psycopg.Error as exc:
+        conn.execute(_ROTATION_SQL, (key_id, grace_seconds))
+    except psycopg.Error as exc:  # the transaction is aborted and rolls back with its role
         raise _key_error(exc) from None
+    conn.execute("set local role authenticated")
 
 
 def _key_error(exc: psycopg.Error) -> Exception:

@@ -6,6 +6,7 @@ one account (``https://www.youtube.com/@MKBHD/videos``, ``youtube.com/@mkbhd``) 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -84,8 +85,9 @@ def identify(url: str) -> CreatorRef:
     """The platform and account key a profile URL names.
 
     Known platforms give their handle (YouTube ``@handle`` or ``channel/<id>``, Bluesky
-    ``profile/<handle>``, Telegram ``s/<name>`` too); Substack gives the publication subdomain;
-    any other site gives ``web`` and ``host/path`` (lower-cased, no trailing slash).
+    ``profile/<handle>``, Telegram ``s/<name>`` too): one creator whatever the scheme, port or
+    query. Substack gives the publication subdomain. Any other site gives ``web`` and its
+    origin and path (``_web_key``), so pages of different origins are never the same creator.
     """
     parts = urlsplit(url)
     host = _bare_host(parts.hostname or "")
@@ -96,8 +98,37 @@ def identify(url: str) -> CreatorRef:
     handle = _handle_from_path(platform, segments) if platform else None
     if platform and handle:
         return CreatorRef(platform, handle.lower())
-    path = "/".join(segments).lower()
-    return CreatorRef("web", f"{host}/{path}".rstrip("/"))
+    return CreatorRef("web", _web_key(url))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_HANDLE = 300  # public.creator_profiles.handle
+
+
+def _web_key(url: str) -> str:
+    """``scheme://host[:port]/path`` of a personal-site URL: lower-cased, the default port and a
+    trailing slash dropped, and a query string as ``?`` + 16 hex digits of its SHA-256 (never
+    the query itself, which may carry a caller's token). Longer than 300 characters: cut, with a
+    hash of the whole key appended."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    origin = f"{scheme}://{host}"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        origin += f":{port}"
+    path = "/".join(s for s in parts.path.split("/") if s).lower()
+    key = f"{origin}/{path}".rstrip("/")
+    if parts.query:
+        key += "?" + hashlib.sha256(parts.query.encode()).hexdigest()[:16]
+    if len(key) > _MAX_HANDLE:
+        key = key[: _MAX_HANDLE - 17] + "#" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return key
 
 
 def _handle_from_path(platform: str, segments: list[str]) -> str | None:

@@ -27,7 +27,7 @@ from app.scraping.fetch import (
 )
 from app.scraping.models import CreatorProfile
 from app.scraping.urls import CANONICAL_URLS, assume_https, canonical_url, identify
-from app.security import api_key_required, charge, refund_charge
+from app.security import Principal, api_key_required, plan_cache
 
 bp = resource_blueprint(
     "creators",
@@ -129,12 +129,17 @@ def get_profile(query: ProfileQuery):
 
     Costs `PROFILE_COST` credits (1) when the page is fetched, `PROFILE_CACHE_HIT_COST` (1) when
     served from the cache (`max_age` demands fresher data). A call that returns no profile data
-    is refunded in full: the ledger shows the charge and its refund. Supports `Idempotency-Key`.
+    is refunded in full: the ledger shows the charge and its refund; a call whose process dies
+    is refunded by the orphan sweep (`FETCH_DEADLINE` + `LOOKUP_ORPHAN_GRACE` + 15 s). The cache
+    serves a page only to lookups of the same creator: the platform handle, or for other sites
+    the same origin (scheme, host, port), path and query. Every paid call is a row of the
+    caller's lookup history (`public.creator_lookups`). Supports `Idempotency-Key`.
 
     Errors: 400 `validation_error`, 400 `url_not_allowed` (private/loopback address or
     non-http scheme), 401 `invalid_api_key`, 402 `insufficient_credits`, 404
     `creator_not_found`, 409 `idempotency_conflict`, 429 `rate_limited`, 502 `upstream_blocked`
-    (login wall, captcha, empty page), 502 `upstream_error`, 504 `upstream_timeout`.
+    (login wall, captcha, empty page), 502 `upstream_error`, 504 `upstream_timeout` (also
+    `details.reason` `deadline` when the call outlived its orphan deadline and was refunded).
     """
     config = current_app.config
     url = _target_url(query)
@@ -142,17 +147,31 @@ def get_profile(query: ProfileQuery):
     max_age = config["PROFILE_CACHE_TTL"] if query.max_age is None else query.max_age
     max_age = min(max_age, config["PROFILE_CACHE_TTL"])
     with db.connection() as conn:
-        hit = profiles.cached(conn, ref, max_age)
-    principal = charge(config["PROFILE_CACHE_HIT_COST"] if hit else config["PROFILE_COST"])
-    result = hit
+        lookup = profiles.begin_lookup(
+            conn,
+            ref,
+            key_hash=g.api_key_hash,
+            request_id=g.request_id,
+            max_age=max_age,
+            hit_cost=config["PROFILE_CACHE_HIT_COST"],
+            miss_cost=config["PROFILE_COST"],
+        )
+    principal = _principal(lookup.charge)
+    result = lookup.hit
     if result is None:
         try:
-            result = profiles.scrape(url, profiles.fetch_settings(config))
+            result = profiles.shareable(url, profiles.scrape(url, profiles.fetch_settings(config)))
+            with db.connection() as conn:
+                settled = profiles.settle_lookup(conn, ref, principal.ref, result)
         except BaseException:
-            refund_charge(principal)
+            with db.connection() as conn:
+                profiles.refund_lookup(conn, principal.ref)
             raise
-        with db.connection() as conn:
-            profiles.store(conn, url, result)
+        if not settled:
+            raise UpstreamTimeout(
+                "The lookup outlived its deadline and was refunded; retry it.",
+                details={"reason": "deadline"},
+            )
     return {
         "data": result.data,
         "meta": {
@@ -163,3 +182,17 @@ def get_profile(query: ProfileQuery):
             "fetched_at": result.fetched_at,
         },
     }
+
+
+def _principal(charge: dict) -> Principal:
+    """The caller as ``charge()`` would record it (``g.principal``, the plan cache)."""
+    plan_cache.put(g.api_key_hash, charge["plan"])
+    g.principal = Principal(
+        user_id=charge["user_id"],
+        api_key_id=charge["api_key_id"],
+        plan=charge["plan"],
+        balance=charge["balance"],
+        charged=charge["credits_charged"],
+        ref=g.request_id,
+    )
+    return g.principal

@@ -33,7 +33,7 @@ from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resou
 from app.pagination import PageMeta, PageQuery, decode_cursor, page, page_meta
 from app.queries import jobs as queries
 from app.scraping.fetch import MAX_URL_LENGTH, validate_public_url
-from app.scraping.urls import assume_https
+from app.scraping.urls import CreatorRef, assume_https, identify
 from app.security import api_key_required, charge
 
 bp = resource_blueprint(
@@ -63,8 +63,9 @@ class CreateJobBody(BaseModel):
     urls: list[str] = Field(
         max_length=HARD_MAX_URLS,
         description=(
-            "Profile URLs (http/https; https:// is assumed if missing). Duplicates (after "
-            "normalisation) are removed; at most JOBS_MAX_URLS (1000) per job."
+            "Profile URLs (http/https; https:// is assumed if missing). Duplicates (URLs naming "
+            "the same creator: case, trailing slash, www.) are removed; at most JOBS_MAX_URLS "
+            "(1000) per job."
         ),
         examples=[["https://www.youtube.com/@mkbhd", "https://bsky.app/profile/jay.bsky.team"]],
     )
@@ -144,7 +145,9 @@ class RejectedUrl(BaseModel):
 
 class CreatedJob(Job):
     rejected: list[RejectedUrl] = Field(description="Submitted URLs refused (not charged).")
-    duplicates: int = Field(description="Submitted URLs dropped as duplicates (not charged).")
+    duplicates: int = Field(
+        description="Submitted URLs naming the same creator as an earlier one (not charged)."
+    )
     webhook_secret: str | None = Field(
         description=(
             "Signing secret of this job's webhook (whsec_...), shown only here. Verify the "
@@ -215,9 +218,11 @@ def _bad(field: str, message: str) -> ValidationFailed:
 
 
 def _accept_urls(urls: list[str], allow_loopback: bool) -> tuple[list[str], list[dict], int]:
-    """(accepted normalised URLs in order, rejected entries, duplicates dropped)."""
+    """(accepted normalised URLs in order, rejected entries, duplicates dropped). Two URLs are
+    duplicates when they name the same creator (``identify``: the cache's identity), so letter
+    case, a trailing slash or ``www.`` on a platform URL never charge one creator twice."""
     accepted: list[str] = []
-    seen: set[str] = set()
+    seen: set[CreatorRef] = set()
     rejected: list[dict] = []
     duplicates = 0
     for index, raw in enumerate(urls):
@@ -228,10 +233,11 @@ def _accept_urls(urls: list[str], allow_loopback: bool) -> tuple[list[str], list
             message = fields[0].get("message", err.message)
             rejected.append({"index": index, "url": raw, "code": err.code, "message": message})
             continue
-        if normalised in seen:
+        identity = identify(normalised)
+        if identity in seen:
             duplicates += 1
             continue
-        seen.add(normalised)
+        seen.add(identity)
         accepted.append(normalised)
     return accepted, rejected, duplicates
 
