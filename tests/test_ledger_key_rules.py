@@ -8,18 +8,15 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import as_user, make_user
+from app.security import hash_api_key
+from tests.conftest import as_user, make_key, make_user
 
 
 def test_admin_balance_columns_add_up_to_the_balance_for_every_reason(db):
     user = make_user(db, credits=100)  # admin_grant
     db.execute("select public.grant_credits(%s, 50, 'purchase', 'cs_add_up')", (user,))
     db.execute("select public.grant_credits(%s, 7, 'goodwill', 'ticket-1')", (user,))
-    key_hash = "a" * 64
-    db.execute(
-        "insert into public.api_keys (user_id, key_hash, prefix) values (%s, %s, 'cs_live_aaaa')",
-        (user, key_hash),
-    )
+    key_hash = hash_api_key(make_key(db, user))
     db.execute("select * from public.spend_credits(%s, 10, 'req_add_up')", (key_hash,))
     db.execute("select * from public.refund_credits('req_add_up', 3, 'req_add_up:part')")
     db.execute("select public.revoke_credits(%s, 5, 'purchase_refund', 'ch_add_up:500')", (user,))
@@ -42,9 +39,9 @@ def test_admin_balance_columns_add_up_to_the_balance_for_every_reason(db):
 
 def _own_key(db, user: str, n: int) -> str:
     return db.execute(
-        "insert into public.api_keys (user_id, name, key_hash, prefix)"
-        " values (%s, %s, md5(%s) || md5(%s), 'cs_live_xxxx') returning id",
-        (user, f"k{n}", f"{user}{n}", f"{n}{user}"),
+        "insert into public.api_keys (user_id, name, prefix)"
+        " values (%s, %s, 'cs_live_xxxx') returning id",
+        (user, f"k{n}"),
     ).fetchone()["id"]
 
 
