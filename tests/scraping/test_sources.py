@@ -24,7 +24,7 @@ from app.scraping.fetch import (
     UpstreamError,
     UpstreamTimeout,
 )
-from app.scraping.sources import bluesky_api, catalogue
+from app.scraping.sources import bluesky_api, catalogue, youtube_data_api
 from app.scraping.sources.base import Credentials, LookupSettings
 from tests.fixture_server import FIXTURES as PAGES
 from tests.tls_server import FIXTURES, Reply, TlsServer, recorded
@@ -279,3 +279,146 @@ def test_fixture_files_are_documented():
     for path in Path(FIXTURES).rglob("*"):
         if path.is_file() and path.name != "README.md":
             assert str(path.relative_to(FIXTURES)) in readme, path
+
+
+# --- YouTube Data API --------------------------------------------------------------------------
+
+YT_API = ("www.googleapis.com", "/youtube/v3/channels")
+YT_URL = "https://www.youtube.com/@onemedia"
+# Hand-written: Google's documented error body for an exhausted daily quota (403 quotaExceeded).
+QUOTA_EXCEEDED = {
+    "error": {
+        "code": 403,
+        "message": "The request cannot be completed because you have exceeded your quota.",
+        "errors": [
+            {
+                "message": "The request cannot be completed because you have exceeded your quota.",
+                "domain": "youtube.quota",
+                "reason": "quotaExceeded",
+            }
+        ],
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_youtube_pause():
+    youtube_data_api.PAUSES.clear()
+    yield
+    youtube_data_api.PAUSES.clear()
+
+
+def test_youtube_parser_reads_channels_list():
+    profile = youtube_data_api.parse(load("youtube/channels_list_google_developers.json"))
+    assert profile.platform_user_id == "UC_x5XG1OV2P6uZZ5FSM9Ttw"
+    assert profile.handle == "googledevelopers"
+    assert profile.display_name == "Google Developers"
+    assert profile.bio.startswith("The Google Developers channel features talks")
+    assert profile.avatar_url.endswith("=s800-c-k-c0xffffffff-no-rj-mo")
+    assert (profile.followers, profile.posts) == (1927873, 5026)
+    assert profile.counts_approximate is True  # subscriberCount is rounded by YouTube
+    assert profile.profile_url == "https://www.youtube.com/@googledevelopers"
+    assert profile.sources["followers"] == "youtube_data_api"
+
+
+def test_youtube_parser_empty_items_is_not_found():
+    with pytest.raises(youtube_data_api.SourceFailed) as failed:
+        youtube_data_api.parse({"kind": "youtube#channelListResponse", "pageInfo": {}})
+    assert failed.value.kind == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "reason"),
+    [
+        (400, load("youtube/error_key_invalid.json"), "refused", "key_invalid"),
+        (
+            403,
+            load("youtube/error_permission_denied.json"),
+            "refused",
+            "service_unavailable",
+        ),
+        (403, QUOTA_EXCEEDED, "rate_limited", "quota_exceeded"),
+    ],
+)
+def test_youtube_errors_are_classified(status, body, kind, reason):
+    from app.scraping.fetch import FetchedResponse
+
+    failure = youtube_data_api.error_of(
+        FetchedResponse("https://x", status, {}, json.dumps(body).encode(), None)
+    )
+    assert (failure.kind, failure.reason) == (kind, reason)
+
+
+@pytest.mark.parametrize(
+    ("path", "selector"),
+    [
+        ("/@MKBHD/videos", {"forHandle": "@MKBHD"}),
+        ("/channel/UC_x5XG1OV2P6uZZ5FSM9Ttw", {"id": "UC_x5XG1OV2P6uZZ5FSM9Ttw"}),
+        ("/user/GoogleDevelopers", {"forUsername": "GoogleDevelopers"}),
+        ("/c/GoogleDevelopers", None),
+    ],
+)
+def test_youtube_lookup_selector(path, selector):
+    from app.scraping.sources import target_of
+
+    assert youtube_data_api.lookup_params(target_of("https://www.youtube.com" + path)) == selector
+
+
+def test_quota_resets_at_midnight_pacific():
+    from datetime import UTC, datetime
+
+    reset = youtube_data_api.next_quota_reset(datetime(2026, 7, 1, 6, 30, tzinfo=UTC))
+    assert reset.isoformat() == "2026-07-01T00:00:00-07:00"
+
+
+def test_youtube_without_a_key_reads_the_page_in_english_past_the_consent_wall(server):
+    server.route("www.youtube.com", "/@onemedia", page("youtube/onemedia-2024.html"))
+    data = scrape(YT_URL, settings_for(server))
+    assert data["platform_user_id"].startswith("UC")
+    assert data["sources"]["followers"].startswith("page:")
+    assert server.requests_to(*YT_API) == []
+    [call] = server.requests_to("www.youtube.com")
+    assert call.query["hl"] == ["en"] and call.query["gl"] == ["US"]
+    assert "SOCS=CAI" in call.headers["cookie"]
+
+
+def test_youtube_with_a_key_asks_the_api_and_keeps_the_key_out_of_the_url(server):
+    server.route(*YT_API, recorded("youtube/channels_list_google_developers.json"))
+    data = scrape(YT_URL, settings_for(server, youtube_api_key="AIza-test-key"))
+    assert data["platform_user_id"] == "UC_x5XG1OV2P6uZZ5FSM9Ttw"
+    assert data["sources"]["followers"] == "youtube_data_api"
+    [call] = server.requests_to(*YT_API)
+    assert call.headers["x-goog-api-key"] == "AIza-test-key"
+    assert call.query == {
+        "part": ["snippet,statistics,brandingSettings"],
+        "forHandle": ["@onemedia"],
+    }
+    assert server.requests_to("www.youtube.com") == []  # sufficient: the page adds nothing
+
+
+def test_youtube_quota_exceeded_pauses_the_api_and_falls_through(server):
+    server.route(*YT_API, Reply(403, QUOTA_EXCEEDED))
+    server.route("www.youtube.com", "/@onemedia", page("youtube/onemedia-2024.html"))
+    settings = settings_for(server, youtube_api_key="AIza-test-key")
+    first = scrape(YT_URL, settings)
+    second = scrape(YT_URL, settings)
+    assert first["sources"]["followers"].startswith("page:")
+    assert second["platform_user_id"] == first["platform_user_id"]
+    assert len(server.requests_to(*YT_API)) == 1  # paused after the first quotaExceeded
+    assert len(server.requests_to("www.youtube.com")) == 2
+
+
+@pytest.mark.parametrize(
+    "api_reply",
+    [
+        Reply(500, {"error": {"code": 500, "message": "Backend Error"}}),
+        Reply(400, load("youtube/error_key_invalid.json")),
+        Reply(200, {}, delay=1.5),
+    ],
+    ids=["5xx", "key_invalid", "timeout"],
+)
+def test_youtube_api_failures_fall_through_to_the_page(server, api_reply):
+    server.route(*YT_API, api_reply)
+    server.route("www.youtube.com", "/@onemedia", page("youtube/onemedia-2024.html"))
+    data = scrape(YT_URL, settings_for(server, youtube_api_key="AIza-test-key"))
+    assert data["sources"]["followers"].startswith("page:")

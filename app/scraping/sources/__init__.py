@@ -17,6 +17,7 @@ from app.scraping.sources.base import Credentials, LookupSettings, Source, Targe
 from app.scraping.sources.bluesky_api import BlueskyApi
 from app.scraping.sources.chain import run_chain
 from app.scraping.sources.page import PageSource
+from app.scraping.sources.youtube_data_api import YouTubeDataApi
 from app.scraping.urls import identify
 
 __all__ = ["CHAINS", "Credentials", "LookupSettings", "catalogue", "lookup", "sources_for"]
@@ -24,7 +25,7 @@ __all__ = ["CHAINS", "Credentials", "LookupSettings", "catalogue", "lookup", "so
 #: platform -> its sources, in the order they are tried.
 CHAINS: dict[str, tuple[Source, ...]] = {
     "bluesky": (BlueskyApi(), PageSource("bluesky")),
-    "youtube": (PageSource("youtube"),),
+    "youtube": (YouTubeDataApi(), PageSource("youtube")),
     "twitch": (PageSource("twitch"),),
     "x": (PageSource("x"),),
     "instagram": (PageSource("instagram"),),

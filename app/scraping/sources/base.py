@@ -195,6 +195,7 @@ class Source:
     endpoint: ClassVar[str]  # the endpoint, for the platforms listing
     credentials: ClassVar[tuple[str, ...]] = ()  # config names it needs
     fields: ClassVar[Mapping[str, FieldQuality]] = {}
+    sufficient: ClassVar[bool] = False  # an answer ends the chain (later sources add nothing)
 
     def active(self, credentials: Credentials) -> bool:
         """Whether this server has what the source needs (its credentials)."""

@@ -3,7 +3,8 @@
 Written once for every platform (the sources only fetch and parse):
 
 1. Each source in the platform's order is tried until the merged profile is complete enough
-   (it has an exact follower count). A source that is not configured on this server is
+   (it has an exact follower count, or the source that answered is ``sufficient``: an official
+   API after which the page has nothing more). A source that is not configured on this server is
    skipped; a source that is refused, rate-limited, out of quota, failing or timing out hands
    over to the next one. An authoritative "no such account", a non-public address or the end
    of the lookup's deadline stop the chain.
@@ -150,7 +151,7 @@ def run_chain(sources: Sequence[Source], target: Target, settings: FetchSettings
             continue
         merged.add(profile)
         answered = True
-        if merged.complete():
+        if source.sufficient or merged.complete():
             break
     if answered:
         return merged.build()
