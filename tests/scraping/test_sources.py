@@ -24,7 +24,15 @@ from app.scraping.fetch import (
     UpstreamError,
     UpstreamTimeout,
 )
-from app.scraping.sources import bluesky_api, catalogue, youtube_data_api
+from app.scraping.sources import (
+    bluesky_api,
+    catalogue,
+    instagram_web,
+    mastodon_api,
+    twitch_helix,
+    x_api,
+    youtube_data_api,
+)
 from app.scraping.sources.base import Credentials, LookupSettings
 from tests.fixture_server import FIXTURES as PAGES
 from tests.tls_server import FIXTURES, Reply, TlsServer, recorded
@@ -421,4 +429,364 @@ def test_youtube_api_failures_fall_through_to_the_page(server, api_reply):
     server.route(*YT_API, api_reply)
     server.route("www.youtube.com", "/@onemedia", page("youtube/onemedia-2024.html"))
     data = scrape(YT_URL, settings_for(server, youtube_api_key="AIza-test-key"))
+    assert data["sources"]["followers"].startswith("page:")
+
+
+# --- X API v2 ----------------------------------------------------------------------------------
+
+X_API = ("api.x.com", "/2/users/by/username/kikobeats")
+X_URL = "https://x.com/kikobeats"
+# Hand-written, in the API's format as recorded by sciety (a 200 with an errors array):
+X_NOT_FOUND = {
+    "errors": [
+        {
+            "value": "kikobeats",
+            "detail": "Could not find user with username: [kikobeats].",
+            "title": "Not Found Error",
+            "resource_type": "user",
+            "parameter": "username",
+            "resource_id": "kikobeats",
+            "type": "https://api.twitter.com/2/problems/resource-not-found",
+        }
+    ]
+}
+# Hand-written problem documents (X API v2 error format) for 401 and 429.
+X_UNAUTHORIZED = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+X_TOO_MANY = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
+}
+
+
+def test_x_parser_reads_the_user_lookup():
+    profile = x_api.parse(load("x/users_by_username_twitterdev.json"))
+    assert (profile.platform_user_id, profile.handle, profile.display_name) == (
+        "2244994945",
+        "TwitterDev",
+        "Twitter Dev",
+    )
+    assert (profile.followers, profile.following, profile.posts) == (514020, 2038, 3639)
+    assert profile.verified is True
+    assert profile.profile_url == "https://x.com/TwitterDev"
+    assert profile.sources["profile_url"] == "x_api"
+
+
+def test_x_parser_expands_the_website_and_takes_the_large_avatar():
+    profile = x_api.parse(load("x/users_twitter_twitterdev.json"))
+    assert profile.external_links == ["https://about.twitter.com/"]
+    assert profile.avatar_url.endswith("-SGZioPb_400x400.jpg")
+
+
+def test_x_not_found_is_authoritative():
+    with pytest.raises(x_api.SourceFailed) as failed:
+        x_api.parse(X_NOT_FOUND)
+    assert (failed.value.kind, failed.value.reason) == ("not_found", "user_not_found")
+
+
+def test_x_with_a_token_uses_the_api_and_never_puts_it_in_the_url(server):
+    server.route(*X_API, recorded("x/users_by_username_twitterdev.json"))
+    data = scrape(X_URL, settings_for(server, x_bearer_token="AAAA-test-bearer"))
+    assert data["sources"]["followers"] == "x_api"
+    [call] = server.requests_to(*X_API)
+    assert call.headers["authorization"] == "Bearer AAAA-test-bearer"
+    assert "AAAA" not in json.dumps(call.query)
+    assert "public_metrics" in call.query["user.fields"][0]
+
+
+@pytest.mark.parametrize(
+    "api_reply",
+    [Reply(401, X_UNAUTHORIZED), Reply(429, X_TOO_MANY), Reply(503, b"", "text/plain")],
+    ids=["refused", "rate_limited", "5xx"],
+)
+def test_x_api_failures_fall_through_to_the_page(server, api_reply):
+    server.route(*X_API, api_reply)
+    server.route("x.com", "/kikobeats", page("x/kikobeats-2025.html"))
+    data = scrape(X_URL, settings_for(server, x_bearer_token="AAAA-test-bearer"))
+    assert data["handle"].lower() == "kikobeats"
+    assert data["sources"]["display_name"].startswith("page:")
+
+
+def test_x_without_a_token_reads_the_page_only(server):
+    server.route("x.com", "/kikobeats", page("x/kikobeats-2025.html"))
+    data = scrape(X_URL, settings_for(server))
+    assert data["sources"]["display_name"].startswith("page:")
+    assert server.requests_to("api.x.com") == []
+
+
+def test_x_not_found_from_the_api_is_404(server):
+    server.route(*X_API, Reply(200, X_NOT_FOUND))
+    with pytest.raises(CreatorNotFound):
+        scrape(X_URL, settings_for(server, x_bearer_token="AAAA-test-bearer"))
+
+
+# --- Twitch Helix ------------------------------------------------------------------------------
+
+TW_TOKEN = ("id.twitch.tv", "/oauth2/token")
+TW_USERS = ("api.twitch.tv", "/helix/users")
+TW_FOLLOWERS = ("api.twitch.tv", "/helix/channels/followers")
+TW_URL = "https://www.twitch.tv/sodapoppin"
+TW_CREDS = {"twitch_client_id": "cid-test", "twitch_client_secret": "secret-test"}
+
+
+@pytest.fixture(autouse=True)
+def _no_twitch_tokens():
+    twitch_helix.TOKENS.clear()
+    yield
+    twitch_helix.TOKENS.clear()
+
+
+def test_twitch_parsers_read_users_and_the_follower_total():
+    profile = twitch_helix.parse_users(load("twitch/users_sodapoppin_summit1g.json"))
+    assert (profile.platform_user_id, profile.handle, profile.display_name) == (
+        "26301881",
+        "sodapoppin",
+        "sodapoppin",
+    )
+    assert profile.verified is True  # partner
+    assert twitch_helix.parse_followers(load("twitch/channels_followers.json")) == 8
+    assert twitch_helix.parse_token(load("twitch/oauth2_token_app.json")) == (
+        "ajsdfloehfoihsdfhoasjfdpoiqh",
+        4999199.0,
+    )
+    with pytest.raises(twitch_helix.SourceFailed) as failed:
+        twitch_helix.parse_users({"data": []})
+    assert failed.value.kind == "not_found"
+
+
+def test_twitch_gets_a_token_once_and_reads_users_and_followers(server):
+    server.route(*TW_TOKEN, recorded("twitch/oauth2_token_app.json"))
+    server.route(*TW_USERS, recorded("twitch/users_sodapoppin_summit1g.json"))
+    server.route(*TW_FOLLOWERS, recorded("twitch/channels_followers.json"))
+    settings = settings_for(server, **TW_CREDS)
+    first = scrape(TW_URL, settings)
+    scrape(TW_URL, settings)
+    assert first["followers"] == 8
+    assert first["sources"]["followers"] == "twitch_helix"
+    [token_call] = server.requests_to(*TW_TOKEN)  # cached for the second lookup
+    assert token_call.method == "POST"
+    assert b"client_secret=secret-test" in token_call.body
+    assert b"grant_type=client_credentials" in token_call.body
+    users_call = server.requests_to(*TW_USERS)[0]
+    assert users_call.query == {"login": ["sodapoppin"]}
+    assert users_call.headers["client-id"] == "cid-test"
+    assert users_call.headers["authorization"] == "Bearer ajsdfloehfoihsdfhoasjfdpoiqh"
+    assert server.requests_to("www.twitch.tv") == []
+
+
+def test_twitch_renews_the_token_once_on_401(server):
+    server.route(*TW_TOKEN, recorded("twitch/oauth2_token_app.json"))
+    server.route(
+        *TW_USERS,
+        recorded("twitch/error_invalid_oauth_token.json", status=401),
+        recorded("twitch/users_sodapoppin_summit1g.json"),
+    )
+    server.route(*TW_FOLLOWERS, recorded("twitch/channels_followers.json"))
+    data = scrape(TW_URL, settings_for(server, **TW_CREDS))
+    assert data["sources"]["handle"] == "twitch_helix"
+    assert len(server.requests_to(*TW_TOKEN)) == 2
+    assert len(server.requests_to(*TW_USERS)) == 2
+
+
+def test_twitch_bad_credentials_fall_through_to_the_page_shell(server):
+    # Hand-written, in the token endpoint's error format: {"status", "message"}.
+    server.route(*TW_TOKEN, Reply(400, {"status": 400, "message": "invalid client"}))
+    server.route("www.twitch.tv", "/sodapoppin", page("twitch/twit-2021-shell.html"))
+    with pytest.raises(UpstreamBlocked) as failed:
+        scrape(TW_URL, settings_for(server, **TW_CREDS))
+    assert [(s["source"], s["reason"]) for s in failed.value.details["sources"]] == [
+        ("twitch_helix", "invalid_client"),
+        ("page", "empty_page"),
+    ]
+
+
+def test_twitch_without_followers_still_answers(server):
+    server.route(*TW_TOKEN, recorded("twitch/oauth2_token_app.json"))
+    server.route(*TW_USERS, recorded("twitch/users_sodapoppin_summit1g.json"))
+    server.route(*TW_FOLLOWERS, Reply(500, {"error": "Internal Server Error", "status": 500}))
+    server.route("www.twitch.tv", "/sodapoppin", page("twitch/twit-2021-shell.html"))
+    data = scrape(TW_URL, settings_for(server, **TW_CREDS))
+    assert data["followers"] is None
+    assert data["display_name"] == "sodapoppin"
+
+
+# --- Instagram web_profile_info -----------------------------------------------------------------
+
+IG_API = ("www.instagram.com", "/api/v1/users/web_profile_info/")
+IG_URL = "https://www.instagram.com/megadeth/"
+
+
+def test_instagram_parser_reads_web_profile_info():
+    profile = instagram_web.parse(load("instagram/web_profile_info_megadeth.json"))
+    assert (profile.platform_user_id, profile.handle, profile.display_name) == (
+        "343260652",
+        "megadeth",
+        "Megadeth",
+    )
+    assert (profile.followers, profile.following, profile.posts) == (2520817, 122, 2328)
+    assert profile.counts_approximate is False
+    assert (profile.verified, profile.is_business_account, profile.category) == (
+        True,
+        True,
+        "Musician/band",
+    )
+    assert profile.external_links == ["http://megadeth.lnk.to/sickdyingdead/"]
+    assert profile.avatar_url.startswith("https://scontent-sjc3-1.cdninstagram.com/")
+
+
+def test_instagram_uses_the_website_json_before_the_page(server):
+    server.route(*IG_API, recorded("instagram/web_profile_info_megadeth.json"))
+    data = scrape(IG_URL, settings_for(server))
+    assert data["followers"] == 2520817
+    assert data["sources"]["followers"] == "instagram_web"
+    [call] = server.requests_to(*IG_API)
+    assert call.query == {"username": ["megadeth"]}
+    assert call.headers["x-ig-app-id"] == instagram_web.APP_ID
+    assert server.requests_to("www.instagram.com", "/megadeth/") == []
+
+
+def test_instagram_login_wall_falls_through_to_the_page_meta(server):
+    server.route(
+        *IG_API,
+        Reply(
+            302, b"", "text/html", headers={"Location": "https://www.instagram.com/accounts/login/"}
+        ),
+    )
+    server.route("www.instagram.com", "/megadeth/", page("instagram/pluto__travel-2024.html"))
+    data = scrape(IG_URL, settings_for(server))
+    assert data["sources"]["followers"].startswith("page:")
+    assert data["platform"] == "instagram"
+    assert len(server.requests_to(*IG_API)) == 1
+
+
+def test_instagram_require_login_is_a_refusal():
+    # Hand-written, in the format Instagram answers throttled anonymous clients with.
+    from app.scraping.fetch import FetchedResponse
+
+    body = {
+        "message": "Please wait a few minutes before you try again.",
+        "require_login": True,
+        "status": "fail",
+    }
+    failure = instagram_web.error_of(
+        FetchedResponse("https://x", 401, {}, json.dumps(body).encode(), None)
+    )
+    assert (failure.kind, failure.reason) == ("refused", "login_required")
+
+
+# --- Mastodon ----------------------------------------------------------------------------------
+
+MASTO_URL = "https://mastodon.social/@Gargron"
+
+
+def test_mastodon_parser_reads_an_account():
+    profile = mastodon_api.parse(load("mastodon/account_gargron_local.json"), "mastodon.social")
+    assert profile.platform == "mastodon"
+    assert profile.handle == "Gargron@mastodon.social"
+    assert profile.display_name == "Eugen"
+    assert profile.bio.startswith("Developer of Mastodon and administrator")
+    assert "<p>" not in profile.bio
+    assert (profile.followers, profile.following, profile.posts) == (318699, 453, 61013)
+    assert profile.external_links == [
+        "https://www.patreon.com/mastodon",
+        "https://zeonfederated.com",
+    ]
+    assert profile.profile_url == "https://mastodon.social/@Gargron"
+
+
+def test_mastodon_note_html_becomes_text_and_mentions_stay_out_of_links():
+    profile = mastodon_api.parse(load("mastodon/account_noiob_remote.json"))
+    assert profile.handle == "noiob@awoo.space"
+    assert "#awoo.space" in profile.bio and "<a" not in profile.bio
+    assert "https://weirder.earth/@dzuk" not in profile.external_links  # a mention in the note
+    assert profile.external_links[-1] == "http://shork.xyz"
+
+
+def test_mastodon_suspended_account_is_not_found():
+    with pytest.raises(mastodon_api.SourceFailed) as failed:
+        mastodon_api.parse(load("mastodon/account_suspended.json"))
+    assert failed.value.kind == "not_found"
+
+
+def test_mastodon_html_to_text_keeps_paragraphs_and_line_breaks():
+    text = mastodon_api.html_to_text("<p>one<br>two</p><p>three &amp; four</p>")
+    assert text == "one\ntwo\n\nthree & four"
+
+
+def test_mastodon_webfinger_then_lookup_on_the_accounts_server(server):
+    server.route(
+        "example.com",
+        "/.well-known/webfinger",
+        recorded("mastodon/webfinger_foo_ap_example_com.json", content_type="application/jrd+json"),
+    )
+    server.route(
+        "ap.example.com", "/api/v1/accounts/lookup", recorded("mastodon/account_gargron_local.json")
+    )
+    data = scrape("https://example.com/@foo", settings_for(server))
+    assert data["platform"] == "mastodon"
+    assert data["sources"]["followers"] == "mastodon_api"
+    [finger] = server.requests_to("example.com", "/.well-known/webfinger")
+    assert finger.query == {"resource": ["acct:foo@example.com"]}
+    [lookup] = server.requests_to("ap.example.com")
+    assert lookup.query == {"acct": ["foo@example.com"]}
+
+
+def test_mastodon_without_webfinger_asks_the_domain_itself(server):
+    server.route(
+        "mastodon.social",
+        "/api/v1/accounts/lookup",
+        recorded("mastodon/account_gargron_local.json"),
+    )
+    data = scrape(MASTO_URL, settings_for(server))
+    assert data["handle"] == "Gargron@mastodon.social"
+    assert server.requests_to("mastodon.social", "/api/v1/accounts/lookup")[0].query == {
+        "acct": ["Gargron"]
+    }
+
+
+def test_mastodon_record_not_found_is_404(server):
+    server.route(
+        "mastodon.social",
+        "/api/v1/accounts/lookup",
+        recorded("mastodon/error_record_not_found.json", status=404),
+    )
+    with pytest.raises(CreatorNotFound):
+        scrape(MASTO_URL, settings_for(server))
+
+
+def test_a_fediverse_host_that_resolves_privately_is_refused(server):
+    from app.scraping.fetch import UrlNotAllowed
+
+    settings = dataclasses.replace(settings_for(server), allow_loopback=False)
+    with pytest.raises(UrlNotAllowed):
+        scrape(MASTO_URL, settings)
+
+
+# --- TikTok: the page in its current and older shapes --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reply", "handle"),
+    [
+        ("https://www.tiktok.com/@illojuan", page("tiktok/illojuan.html"), "illojuan"),
+        (
+            "https://www.tiktok.com/@huxleythepandapuppy",
+            recorded("tiktok/huxleythepandapuppy-2023-sigi.html"),
+            "huxleythepandapuppy",
+        ),
+    ],
+    ids=["universal-data-2024", "sigi-state-2023"],
+)
+def test_tiktok_page_rehydration_json(server, url, reply, handle):
+    server.route("www.tiktok.com", "/@" + handle, reply)
+    data = scrape(url, settings_for(server))
+    assert data["handle"] == handle
+    assert isinstance(data["followers"], int) and data["followers"] > 0
+    assert data["counts_approximate"] is False
     assert data["sources"]["followers"].startswith("page:")

@@ -16,7 +16,11 @@ from app.scraping.models import CreatorProfile
 from app.scraping.sources.base import Credentials, LookupSettings, Source, Target
 from app.scraping.sources.bluesky_api import BlueskyApi
 from app.scraping.sources.chain import run_chain
+from app.scraping.sources.instagram_web import InstagramWeb
+from app.scraping.sources.mastodon_api import MastodonApi
 from app.scraping.sources.page import PageSource
+from app.scraping.sources.twitch_helix import TwitchHelix
+from app.scraping.sources.x_api import XApi
 from app.scraping.sources.youtube_data_api import YouTubeDataApi
 from app.scraping.urls import identify
 
@@ -26,11 +30,11 @@ __all__ = ["CHAINS", "Credentials", "LookupSettings", "catalogue", "lookup", "so
 CHAINS: dict[str, tuple[Source, ...]] = {
     "bluesky": (BlueskyApi(), PageSource("bluesky")),
     "youtube": (YouTubeDataApi(), PageSource("youtube")),
-    "twitch": (PageSource("twitch"),),
-    "x": (PageSource("x"),),
-    "instagram": (PageSource("instagram"),),
+    "twitch": (TwitchHelix(), PageSource("twitch")),
+    "x": (XApi(), PageSource("x")),
+    "instagram": (InstagramWeb(), PageSource("instagram")),
     "tiktok": (PageSource("tiktok"),),
-    "mastodon": (PageSource("mastodon"),),
+    "mastodon": (MastodonApi(), PageSource("mastodon")),
     "telegram": (PageSource("telegram"),),
     "substack": (PageSource("substack"),),
     "linktree": (PageSource("linktree"),),

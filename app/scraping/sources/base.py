@@ -174,6 +174,12 @@ def builder(platform: Platform, url: str = "") -> ProfileBuilder:
     return ProfileBuilder(platform, Page(url, ""))
 
 
+def finish(profile: ProfileBuilder, profile_url: str | None, source: str) -> CreatorProfile:
+    """Build an API source's profile, its ``profile_url`` credited to ``source``."""
+    profile.set("profile_url", profile_url, source)
+    return profile.build()
+
+
 FieldQuality = Literal["exact", "rounded"]
 
 

@@ -30,6 +30,7 @@ from app.scraping.sources.base import (
     SourceFailed,
     Target,
     builder,
+    finish,
     json_body,
     status_failure,
 )
@@ -89,7 +90,7 @@ def parse(body: Any) -> CreatorProfile:
     handle = profile.get("handle")
     invalid = handle in (None, "handle.invalid")
     actor = profile.get("platform_user_id") if invalid else handle
-    return profile.build(f"https://bsky.app/profile/{actor}")
+    return finish(profile, f"https://bsky.app/profile/{actor}", NAME)
 
 
 class BlueskyApi(Source):

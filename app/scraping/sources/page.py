@@ -165,4 +165,6 @@ class PageSource(Source):
         profile = extract_profile(page.url, page.html)
         if not profile.has_data():
             raise SourceFailed(Kind.REFUSED, "empty_page")
+        if self.platform == "mastodon" and profile.platform == "web":
+            profile = profile.model_copy(update={"platform": "mastodon"})
         return relabel(profile)

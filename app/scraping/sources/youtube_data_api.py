@@ -44,6 +44,7 @@ from app.scraping.sources.base import (
     SourceFailed,
     Target,
     builder,
+    finish,
     json_body,
     status_failure,
 )
@@ -152,7 +153,7 @@ def parse(body: Any) -> CreatorProfile:
     url = f"https://www.youtube.com/@{handle}" if handle else None
     if url is None and profile.get("platform_user_id"):
         url = f"https://www.youtube.com/channel/{profile.get('platform_user_id')}"
-    return profile.build(url)
+    return finish(profile, url, NAME)
 
 
 def _int(value: Any) -> int | None:
