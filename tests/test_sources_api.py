@@ -14,7 +14,7 @@ from tests.conftest import app_for_tests, assert_error, balance_of, fresh_client
 from tests.fixture_server import FIXTURES as PAGES
 from tests.tls_server import Reply, TlsServer, recorded
 
-HOSTS = ["public.api.bsky.app", "bsky.app"]
+HOSTS = ["public.api.bsky.app", "bsky.app", "mastodon.social"]
 BSKY_URL = "https://bsky.app/profile/stephenking.bsky.social"
 API_PATH = "/xrpc/app.bsky.actor.getProfile"
 
@@ -152,3 +152,26 @@ def test_platforms_listing_is_free_and_documented(client):
     operation = doc["paths"]["/v1/creators/platforms"]["get"]
     assert not operation.get("security")
     assert "PlatformsResponse" in doc["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"url": "@Gargron@mastodon.social"},
+        {"platform": "mastodon", "handle": "Gargron@mastodon.social"},
+        {"url": "https://mastodon.social/@Gargron"},
+    ],
+    ids=["acct", "platform-handle", "url"],
+)
+def test_a_fediverse_account_by_address_handle_or_url(client, tls, db, query):
+    _, key = make_funded_key(db, 3)
+    tls.route(
+        "mastodon.social",
+        "/api/v1/accounts/lookup",
+        recorded("mastodon/account_gargron_local.json"),
+    )
+    response = client.get("/v1/creators/profile", query_string=query, headers={"x-api-key": key})
+    assert response.status_code == 200, response.get_json()
+    data = response.get_json()["data"]
+    assert (data["platform"], data["handle"]) == ("mastodon", "Gargron@mastodon.social")
+    assert data["external_links"][0] == "https://www.patreon.com/mastodon"
