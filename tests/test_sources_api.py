@@ -115,25 +115,57 @@ def test_not_found_from_the_api_is_404_and_refunded(client, tls, db):
     assert ledger(db, user_id) == [("usage", -1), ("refund", 1)]
 
 
-def test_a_batch_job_item_goes_through_the_chain(sources_app, client, tls, db, database_url):
-    user_id, key = make_funded_key(db, 5)
-    tls.route("public.api.bsky.app", API_PATH, recorded("bluesky/getprofile_alice_snapshot.json"))
+def run_item(app, client, db, database_url, key: str, url: str) -> dict:
+    """Create a one-URL job and process its item in this process (the worker's own code)."""
     created = client.post(
-        "/v1/jobs/create", json={"urls": [BSKY_URL]}, headers={"x-api-key": key}
+        "/v1/jobs/create", json={"urls": [url]}, headers={"x-api-key": key}
     ).get_json()["data"]
     item = db.execute(
         "select id, task_id from public.job_items where job_id = %s", (created["id"],)
     ).fetchone()
     kwargs = app_db.connection_kwargs(database_url)
     with ConnectionPool(database_url, kwargs=kwargs, min_size=1, max_size=2, open=True) as pool:
-        runtime = tasks.configure(sources_app.config, pool)
-        assert tasks.process_item(runtime, item["id"], item["task_id"]) == "succeeded"
-    results = client.get(
+        runtime = tasks.configure(app.config, pool)
+        tasks.process_item(runtime, item["id"], item["task_id"])
+    return client.get(
         f"/v1/jobs/results?id={created['id']}", headers={"x-api-key": key}
-    ).get_json()["data"]
-    assert results[0]["status"] == "succeeded"
-    assert results[0]["profile"]["sources"]["followers"] == "bluesky_api"
+    ).get_json()["data"][0]
+
+
+def test_a_batch_job_item_goes_through_the_chain(sources_app, client, tls, db, database_url):
+    user_id, key = make_funded_key(db, 5)
+    tls.route("public.api.bsky.app", API_PATH, recorded("bluesky/getprofile_alice_snapshot.json"))
+    result = run_item(sources_app, client, db, database_url, key, BSKY_URL)
+    assert result["status"] == "succeeded"
+    assert result["profile"]["sources"]["followers"] == "bluesky_api"
     assert balance_of(db, user_id) == 4
+
+
+def test_in_jobs_a_429_from_an_api_host_backs_it_off_for_every_worker(
+    sources_app, client, tls, db, database_url
+):
+    _, key = make_funded_key(db, 5)
+    tls.route(
+        "public.api.bsky.app",
+        API_PATH,
+        Reply(429, {"error": "RateLimitExceeded"}, headers={"Retry-After": "120"}),
+    )
+    tls.route(
+        "bsky.app",
+        "/profile/stephenking.bsky.social",
+        Reply(200, (PAGES / "bluesky/stephenking.html").read_bytes(), "text/html"),
+    )
+    first = run_item(sources_app, client, db, database_url, key, BSKY_URL)
+    assert first["status"] == "succeeded"
+    assert first["profile"]["sources"]["followers"].startswith("page:")
+    blocked = db.execute(
+        "select extract(epoch from blocked_until - now())::float8 as left"
+        "  from private.host_politeness where host = 'public.api.bsky.app'"
+    ).fetchone()
+    assert 100 < blocked["left"] <= 120
+    second = run_item(sources_app, client, db, database_url, key, BSKY_URL)
+    assert second["status"] == "succeeded"
+    assert len(tls.requests_to("public.api.bsky.app")) == 1  # skipped while backed off
 
 
 def test_platforms_listing_is_free_and_documented(client):

@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
+from urllib.parse import urlsplit
 
 from app.scraping.extractors.base import Page, ProfileBuilder
 from app.scraping.fetch import (
@@ -49,14 +50,32 @@ class Credentials:
         return f"Credentials(configured={names})"
 
 
+class HostGate(Protocol):
+    """Per-host politeness shared by many workers (batch jobs): spaced starts and 429 back-off.
+
+    The chain asks it before every API request to a host other than the looked-up URL's own
+    (whose politeness the job worker already handles).
+    """
+
+    def start(self, host: str) -> float | None:
+        """Seconds to wait before requesting ``host``, or None while it is backed off."""
+        ...
+
+    def back_off(self, host: str, seconds: float | None) -> None:
+        """Back ``host`` off after a 429 for ``seconds`` (None: the default back-off)."""
+        ...
+
+
 @dataclass(frozen=True)
 class LookupSettings(FetchSettings):
     """The fetcher's bounds plus the API credentials: everything one lookup needs.
 
-    ``deadline`` covers the whole lookup, every source included.
+    ``deadline`` covers the whole lookup, every source included. ``host_gate`` (batch jobs)
+    applies per-host politeness to API hosts.
     """
 
     credentials: Credentials = field(default_factory=Credentials)
+    host_gate: HostGate | None = field(default=None, repr=False, compare=False)
 
 
 class Kind(enum.StrEnum):
@@ -125,11 +144,17 @@ def status_failure(status: int, reason: str | None = None) -> SourceFailed:
 
 
 class Client:
-    """Sends a source's requests through the hardened fetcher, inside the lookup's deadline."""
+    """Sends a source's requests through the hardened fetcher, inside the lookup's deadline,
+    and through the settings' ``host_gate`` (if any) for hosts other than ``own_host``."""
 
-    def __init__(self, settings: FetchSettings, deadline_at: float) -> None:
+    def __init__(
+        self, settings: FetchSettings, deadline_at: float, own_host: str | None = None
+    ) -> None:
         self.settings = settings
         self.deadline_at = deadline_at
+        self.own_host = own_host
+        gate = settings.host_gate if isinstance(settings, LookupSettings) else None
+        self.gate: HostGate | None = gate
 
     def remaining(self) -> float:
         """Seconds left of the lookup's deadline."""
@@ -153,12 +178,26 @@ class Client:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
     ) -> FetchedResponse:
-        """One request; the fetcher's errors become ``SourceFailed`` of their kind."""
+        """One request; the fetcher's errors become ``SourceFailed`` of their kind. With a host
+        gate, a backed-off host is ``rate_limited`` without a request, starts wait their turn,
+        and a 429 backs the host off for every worker."""
+        host = (urlsplit(url).hostname or "").lower()
+        gate = self.gate if host != self.own_host else None
+        if gate is not None:
+            wait = gate.start(host)
+            if wait is None:
+                raise SourceFailed(Kind.RATE_LIMITED, "host_backed_off")
+            if wait >= self.remaining():
+                raise SourceFailed(Kind.DEADLINE, "deadline")
+            time.sleep(wait)
         settings = self.bounded()
         try:
             return fetch_response(url, settings, method=method, headers=headers, data=data)
         except FetchFailed as err:
-            raise classify(err) from err
+            failure = classify(err)
+            if gate is not None and failure.kind == Kind.RATE_LIMITED:
+                gate.back_off(host, failure.retry_after)
+            raise failure from err
 
 
 def json_body(response: FetchedResponse) -> Any:

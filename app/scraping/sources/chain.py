@@ -133,7 +133,7 @@ def run_chain(sources: Sequence[Source], target: Target, settings: FetchSettings
         UpstreamError: 502 ``upstream_error``, the sources failed otherwise.
     """
     credentials = credentials_of(settings)
-    client = Client(settings, time.monotonic() + settings.deadline)
+    client = Client(settings, time.monotonic() + settings.deadline, own_host=target.host)
     merged = _Merged()
     answered = False
     failures: list[tuple[str, SourceFailed]] = []
