@@ -12,6 +12,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -790,3 +791,68 @@ def test_tiktok_page_rehydration_json(server, url, reply, handle):
     assert isinstance(data["followers"], int) and data["followers"] > 0
     assert data["counts_approximate"] is False
     assert data["sources"]["followers"].startswith("page:")
+
+
+# --- every chain falls through on every kind of API failure -------------------------------------
+
+CHAINS = {
+    # platform: (profile URL, API host and path, credentials, page host and path, shared page)
+    "bluesky": (BSKY_URL, ("public.api.bsky.app", API_PATH), {}, "bluesky/stephenking.html"),
+    "youtube": (YT_URL, YT_API, {"youtube_api_key": "k"}, "youtube/onemedia-2024.html"),
+    "x": (X_URL, X_API, {"x_bearer_token": "t"}, "x/kikobeats-2025.html"),
+    "instagram": (IG_URL, IG_API, {}, "instagram/pluto__travel-2024.html"),
+    "twitch": (TW_URL, TW_TOKEN, TW_CREDS, "twitch/twit-2021-shell.html"),
+    "mastodon": (MASTO_URL, ("mastodon.social", "/api/v1/accounts/lookup"), {}, None),
+}
+FAILURES = {
+    "refused": Reply(403, {"error": "Forbidden", "message": "Forbidden"}),
+    "rate_limited": Reply(429, {"error": "Too Many Requests"}),
+    "5xx": Reply(502, b"<html>Bad gateway</html>", "text/html"),
+    "timeout": Reply(200, {}, delay=1.5),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+@pytest.mark.parametrize("platform", sorted(CHAINS))
+def test_each_chain_hands_over_to_the_page(server, platform, failure):
+    url, api, credentials, shared_page = CHAINS[platform]
+    server.route(*api, FAILURES[failure])
+    page_path = urlsplit(url).path
+    page_host = urlsplit(url).hostname
+    if shared_page:
+        server.route(page_host, page_path, page(shared_page))
+    settings = settings_for(server, **credentials)
+    try:
+        data = scrape(url, settings)
+    except (UpstreamBlocked, UpstreamError, UpstreamTimeout, CreatorNotFound) as err:
+        # Twitch's page is an app shell and no Mastodon page is served: the chain still tried it.
+        assert platform in {"twitch", "mastodon"}, err.details
+        assert [s["source"] for s in err.details["sources"]][-1] == "page"
+    else:
+        assert data["sources"]["display_name"].startswith("page:")
+    assert server.requests_to(*api), "the API was asked first"
+    assert server.requests_to(page_host, page_path), "then the page"
+
+
+def test_credentials_never_reach_logs_or_error_bodies(server, caplog):
+    secrets = {
+        "youtube_api_key": "AIzaSECRET-yt",
+        "x_bearer_token": "AAAASECRET-x",
+        "twitch_client_id": "cidSECRET",
+        "twitch_client_secret": "SECRET-twitch",
+    }
+    server.route(*YT_API, Reply(400, load("youtube/error_key_invalid.json")))
+    server.route(*X_API, Reply(401, X_UNAUTHORIZED))
+    server.route(*TW_TOKEN, Reply(403, {"status": 403, "message": "invalid client secret"}))
+    settings = settings_for(server, **secrets)
+    details = []
+    with caplog.at_level("DEBUG"):
+        for url in (YT_URL, X_URL, TW_URL):
+            with pytest.raises((UpstreamBlocked, UpstreamError, CreatorNotFound)) as failed:
+                scrape(url, settings)
+            details.append(json.dumps(failed.value.details))
+    seen = caplog.text + " ".join(details) + repr(settings)
+    for secret in secrets.values():
+        assert secret not in seen
+    for call in server.seen:  # and never in a URL
+        assert not any(secret in json.dumps(call.query) for secret in secrets.values())
