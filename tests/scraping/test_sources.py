@@ -856,3 +856,11 @@ def test_credentials_never_reach_logs_or_error_bodies(server, caplog):
         assert secret not in seen
     for call in server.seen:  # and never in a URL
         assert not any(secret in json.dumps(call.query) for secret in secrets.values())
+
+
+def test_an_answer_of_an_unknown_shape_hands_over_to_the_page(server):
+    weird = {"kind": "youtube#channelListResponse", "items": [{"id": "UC1", "snippet": "text"}]}
+    server.route(*YT_API, Reply(200, weird))
+    server.route("www.youtube.com", "/@onemedia", page("youtube/onemedia-2024.html"))
+    data = scrape(YT_URL, settings_for(server, youtube_api_key="k"))
+    assert data["sources"]["followers"].startswith("page:")

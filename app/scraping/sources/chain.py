@@ -149,6 +149,10 @@ def run_chain(sources: Sequence[Source], target: Target, settings: FetchSettings
             if failure.kind in _STOPS:
                 break
             continue
+        except Exception:  # a parser met a shape it does not know: the next source may not
+            log.exception("source %s failed unexpectedly", source.name)
+            failures.append((source.name, SourceFailed(Kind.BROKEN, "source_error")))
+            continue
         merged.add(profile)
         answered = True
         if source.sufficient or merged.complete():
@@ -182,6 +186,6 @@ def _final_error(failures: list[tuple[str, SourceFailed]]) -> FetchFailed:
         failure = by_kind.get(Kind.DEADLINE) or by_kind[Kind.TIMEOUT]
         return UpstreamTimeout(details={"reason": failure.reason, **details})
     failure = by_kind.get(Kind.BROKEN) or (tried[-1] if tried else None)
-    if failure is not None and failure.error is not None and Kind.BROKEN in by_kind:
-        return UpstreamError(details={**failure.error.details, **details})
-    return UpstreamError(details={"reason": failure.reason if failure else "no_source", **details})
+    extra = failure.error.details if failure is not None and failure.error is not None else {}
+    reason = failure.reason if failure is not None else "no_source"
+    return UpstreamError(details={"reason": reason, **extra, **details})
