@@ -44,6 +44,7 @@ HOSTS = [
     "www.googleapis.com",
     "youtube.googleapis.com",
     "www.youtube.com",
+    "consent.youtube.com",
     "id.twitch.tv",
     "api.twitch.tv",
     "www.twitch.tv",
@@ -864,3 +865,19 @@ def test_an_answer_of_an_unknown_shape_hands_over_to_the_page(server):
     server.route("www.youtube.com", "/@onemedia", page("youtube/onemedia-2024.html"))
     data = scrape(YT_URL, settings_for(server, youtube_api_key="k"))
     assert data["sources"]["followers"].startswith("page:")
+
+
+def test_a_redirect_to_the_consent_page_is_a_refusal(server):
+    consent = "https://consent.youtube.com/m?continue=https%3A%2F%2Fwww.youtube.com%2F%40onemedia"
+    server.route(
+        "www.youtube.com", "/@onemedia", Reply(302, b"", "text/html", headers={"Location": consent})
+    )
+    # Hand-written stand-in for Google's consent page (an error case: no profile data in it).
+    server.route(
+        "consent.youtube.com",
+        "/m",
+        Reply(200, b"<html><title>Before you continue</title></html>", "text/html"),
+    )
+    with pytest.raises(UpstreamBlocked) as failed:
+        scrape(YT_URL, settings_for(server))
+    assert failed.value.details["reason"] == "consent_wall"

@@ -3,7 +3,8 @@
 Endpoint: the public profile URL (``GET``, HTML). Fields: whatever the page carries (see each
 extractor's docstring); they are named ``page:<where>`` in ``sources`` (``page:json-ld``,
 ``page:og:description``...). A page that holds no profile data (login wall, consent page, app
-shell) is ``refused`` (reason ``empty_page``).
+shell) is ``refused`` (reason ``empty_page``; ``consent_wall`` when redirected to a
+``consent.`` host).
 
 YouTube's page is requested in English and past the EU consent interstitial (``hl=en``,
 ``gl=US``, ``persist_hl``/``persist_gl`` and a ``SOCS``/``CONSENT`` cookie), so counts read in
@@ -162,6 +163,8 @@ class PageSource(Source):
             page = fetch_page(url, client.bounded(), headers=headers)
         except FetchFailed as err:
             raise classify(err) from err
+        if (urlsplit(page.url).hostname or "").startswith("consent."):
+            raise SourceFailed(Kind.REFUSED, "consent_wall")  # consent.youtube.com and kin
         profile = extract_profile(page.url, page.html)
         if not profile.has_data():
             raise SourceFailed(Kind.REFUSED, "empty_page")
