@@ -32,6 +32,7 @@ from psycopg_pool import ConnectionPool
 from app import profiles
 from app.errors import ApiError
 from app.jobs import signing
+from app.jobs.politeness import PoliteHosts
 from app.jobs.summary import job_summary
 from app.queries import jobs as queries
 from app.scraping import fetch
@@ -103,10 +104,13 @@ def configure(config: Mapping[str, Any], pool: ConnectionPool) -> Runtime:
     """Set up this process's task runtime (called once by the worker before it starts).
 
     Workers fetch with ``max_retry_after=0``: a 429 that asks to wait ends the fetch at once,
-    and the item is rescheduled instead of sleeping in the worker slot.
+    and the item is rescheduled instead of sleeping in the worker slot. API hosts called by the
+    sources get the same per-host politeness (``app.jobs.politeness``).
     """
     global _runtime
-    settings = dataclasses.replace(profiles.fetch_settings(config), max_retry_after=0)
+    settings = dataclasses.replace(
+        profiles.fetch_settings(config), max_retry_after=0, host_gate=PoliteHosts(pool, config)
+    )
     _runtime = Runtime(config=dict(config), pool=pool, fetch_settings=settings)
     deliver_webhook.retry_strategy = WebhookRetry(
         max_attempts=config["JOBS_WEBHOOK_MAX_ATTEMPTS"], backoff=config["JOBS_WEBHOOK_BACKOFF"]

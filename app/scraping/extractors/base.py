@@ -487,6 +487,22 @@ class Page:
                     urls.append(url)
         return urls
 
+    def head_emails(self) -> list[str]:
+        """Return the addresses of ``mailto:`` links in the head's ``<link>`` elements
+        (``<link rel="me" href="mailto:...">``, ``<link rev="made" href="mailto:...">``).
+
+        Returns:
+            list[str]: addresses (``mailto:`` and query removed) in document order.
+        """
+        emails = []
+        for attrs in self.links:
+            href = attrs.get("href", "").strip()
+            if href.lower().startswith("mailto:"):
+                address = href[len("mailto:") :].split("?")[0].strip()
+                if "@" in address:
+                    emails.append(address)
+        return emails
+
     def visible_text(self) -> str:
         """Return the page's text without scripts, styles and templates.
 

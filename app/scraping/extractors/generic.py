@@ -198,6 +198,8 @@ def _read_meta_and_dom(page: Page, profile: ProfileBuilder) -> None:
             hrefs = [str(anchor.get("href", "")) for anchor in page.dom.iter("a")]
             emails = [href for href in hrefs if href.lower().startswith("mailto:")]
             profile.add_emails(emails, "mailto")
+    with tolerant("link mailto"):
+        profile.add_emails(page.head_emails(), "link")
     with tolerant("text"):
         if page.dom is not None:
             profile.add_emails(find_emails(page.visible_text()), "text")

@@ -37,11 +37,12 @@ def profile_entity(page: Page) -> tuple[dict[str, Any] | None, dict[str, Any] | 
 
     Returns:
         tuple[dict | None, dict | None]: ``(profile_page_node, person_node)``; the person is the
-        ProfilePage's ``mainEntity``/``about``, else the first top-level Person/Organization.
+        ProfilePage's ``mainEntity``/``about``/``author`` (X wrote it under ``author`` in
+        2023-2024), else the first top-level Person/Organization.
     """
     for node in page.json_ld:
         if "ProfilePage" in schema_types(node):
-            entity = node.get("mainEntity") or node.get("about")
+            entity = node.get("mainEntity") or node.get("about") or node.get("author")
             if isinstance(entity, list):
                 entity = entity[0] if entity else None
             return node, entity if isinstance(entity, dict) else None

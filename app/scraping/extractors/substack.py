@@ -9,10 +9,16 @@ meta tags. Within ``_preloads``:
 - ``pub`` (publication pages): ``author_id``, ``author_name``, ``author_handle``,
   ``author_bio``, ``author_photo_url``, ``name`` (the publication), ``base_url``;
 - ``post.publishedBylines[0]`` (post pages): the author's ``id``, ``name``, ``handle``, ``bio``,
-  ``photo_url``.
+  ``photo_url``, ``twitter_screen_name``.
+
+Post pages (``/p/<slug>``) also carry a JSON-LD ``NewsArticle`` whose ``author`` lists the
+author's ``sameAs`` links.
 
 Fields: platform_user_id (user id), handle, display_name, bio, avatar_url as listed; the
-publication's ``name`` becomes ``publication_name``; followers only when the page gives an
+publication's ``name`` becomes ``publication_name``; external_links: the profile's
+``userLinks``, the article author's ``sameAs``, then the X account named by
+``twitter_screen_name`` (byline, else publication); profile_url of a post page is its
+publication (``pub.base_url``), not the post; followers only when the page gives an
 integer (publication pages usually say "hundreds of subscribers": no count is invented).
 Fallbacks: ``<meta name="author">`` for display_name and the first segment of ``og:title``
 ("Publication | Author | Substack") for publication_name.
@@ -20,7 +26,15 @@ Fallbacks: ``<meta name="author">`` for display_name and the first segment of ``
 
 from typing import Any
 
-from app.scraping.extractors.base import Page, ProfileBuilder, clean_text, dig, tolerant
+from app.scraping.extractors.base import (
+    Page,
+    ProfileBuilder,
+    as_list,
+    clean_text,
+    dig,
+    schema_types,
+    tolerant,
+)
 from app.scraping.models import CreatorProfile
 
 
@@ -56,6 +70,13 @@ def extract(page: Page) -> CreatorProfile:
     if isinstance(byline, dict):
         with tolerant("_preloads.post.publishedBylines"):
             _read_byline(byline, profile)
+    with tolerant("json-ld"):
+        _read_article_author(page, profile)
+    with tolerant("twitter_screen_name"):
+        for holder, source in ((byline, "_preloads.post.publishedBylines"), (pub, "_preloads.pub")):
+            name = clean_text(dig(holder, "twitter_screen_name"))
+            if name:
+                profile.add_links([f"https://twitter.com/{name}"], source)
 
     profile.set("display_name", page.meta_text("author"), "meta author")
     title = page.meta_text("og:title") or ""
@@ -64,8 +85,20 @@ def extract(page: Page) -> CreatorProfile:
     handle = profile.get("handle")
     if isinstance(user, dict) and handle:
         return profile.build(f"https://substack.com/@{handle}")
+    if isinstance(byline, dict) and isinstance(pub, dict):
+        profile.set("profile_url", dig(pub, "base_url"), "_preloads.pub")
     profile.set("profile_url", page.canonical or dig(pub, "base_url"), "canonical")
     return profile.build()
+
+
+def _read_article_author(page: Page, profile: ProfileBuilder) -> None:
+    """Read the ``sameAs`` links of a post's JSON-LD article author(s)."""
+    for node in page.json_ld:
+        if not schema_types(node) & {"NewsArticle", "Article", "BlogPosting"}:
+            continue
+        for author in as_list(node.get("author")):
+            if isinstance(author, dict):
+                profile.add_links(as_list(author.get("sameAs")), "json-ld author")
 
 
 def _read_profile(user: dict[str, Any], profile: ProfileBuilder) -> None:
