@@ -12,7 +12,7 @@ from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 
-from app import db, errors, input_rules, limits, logs, spec, tokens
+from app import db, doors, errors, input_rules, limits, logs, spec, tokens
 from app.config import load_config
 from app.openapi import SECURITY_SCHEMES, validation_error_callback
 
@@ -72,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     input_rules.init_app(app)
     db.init_app(app)
     limits.init_app(app)
+    doors.init_app(app)
     tokens.init_app(app)
 
     from app import cli
