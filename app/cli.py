@@ -31,8 +31,9 @@ credits_cli = AppGroup("credits", help="Credit balances.")
 
 @db_cli.command("migrate")
 def db_migrate() -> None:
-    """Apply pending supabase/migrations files to DATABASE_URL (or the embedded database)."""
-    with psycopg.connect(current_app.config["DATABASE_URL"], autocommit=True) as conn:
+    """Apply pending supabase/migrations files to DATABASE_URL (or the embedded database);
+    works through a transaction-mode pooler (no prepared statements)."""
+    with migrate.connect(current_app.config["DATABASE_URL"]) as conn:
         applied = migrate.apply_pending(conn)
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
