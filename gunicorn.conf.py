@@ -9,6 +9,8 @@ from app.serving import GUNICORN_LIMITS, UnsharedLimits, check_process_model
 limit_request_line = GUNICORN_LIMITS["limit_request_line"]
 limit_request_field_size = GUNICORN_LIMITS["limit_request_field_size"]
 limit_request_fields = GUNICORN_LIMITS["limit_request_fields"]
+# No runtime control socket: its default path is shared by every gunicorn of the same user.
+control_socket_disable = True
 
 
 def on_starting(server):
