@@ -70,9 +70,9 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     errors.init_app(app)
     _init_request_ids(app)
     input_rules.init_app(app)
+    doors.init_app(app)
     db.init_app(app)
     limits.init_app(app)
-    doors.init_app(app)
     tokens.init_app(app)
 
     from app import cli

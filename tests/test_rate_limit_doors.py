@@ -146,3 +146,23 @@ def test_forwarded_addresses_count_only_behind_trusted_proxies(dc, proxied_app):
         for i in range(3)
     ]
     assert behind_proxy == [503, 503, 503]  # three clients, one request each
+
+
+@pytest.mark.parametrize(
+    "setting", ["RATELIMIT_AUTH_FAILURES", "RATELIMIT_BEARER", "RATELIMIT_AUTH_ENDPOINTS"]
+)
+def test_malformed_limit_settings_fail_at_start_up(database_url, setting):
+    from app.config import ConfigError
+
+    with (
+        pytest.raises(ConfigError, match=setting),
+        app_for_tests(database_url, **{setting: "lots"}),
+    ):
+        pass
+
+
+def test_negative_trusted_proxies_fail_at_start_up():
+    from app.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        load_config({"TRUSTED_PROXIES": "-1"})
