@@ -12,7 +12,7 @@ from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 
-from app import db, errors, limits, logs, tokens
+from app import db, doors, errors, input_rules, limits, logs, spec, tokens
 from app.config import load_config
 from app.openapi import SECURITY_SCHEMES, validation_error_callback
 
@@ -21,7 +21,8 @@ log = logging.getLogger("app.request")
 
 
 class JSONProvider(DefaultJSONProvider):
-    """JSON with ISO 8601 datetimes (Flask's default is the HTTP date format) and key order kept."""
+    """JSON with ISO 8601 datetimes (Flask's default is the HTTP date format) and key order kept;
+    parsing applies ``app.input_rules``."""
 
     sort_keys = False
 
@@ -30,6 +31,10 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(o, datetime | date):
             return o.isoformat()
         return DefaultJSONProvider.default(o)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse a request body under ``app.input_rules`` (depth, NUL, lone surrogates)."""
+        return input_rules.loads(s)
 
 
 def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
@@ -64,6 +69,8 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
         log.warning("FETCH_ALLOW_LOOPBACK is on: the fetcher may reach 127.0.0.1. Test-only.")
     errors.init_app(app)
     _init_request_ids(app)
+    input_rules.init_app(app)
+    doors.init_app(app)
     db.init_app(app)
     limits.init_app(app)
     tokens.init_app(app)
@@ -73,6 +80,7 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
 
     register_v1(app)
     cli.init_app(app)
+    spec.finish_document(app)
     return app
 
 

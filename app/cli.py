@@ -17,6 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from supabase_auth.errors import AuthError
 
 from app import db, migrate, profiles
+from app.errors import KeyLimitReached
 from app.queries import credits as credit_queries
 from app.queries import keys as key_queries
 from app.queries import users as user_queries
@@ -31,8 +32,9 @@ credits_cli = AppGroup("credits", help="Credit balances.")
 
 @db_cli.command("migrate")
 def db_migrate() -> None:
-    """Apply pending supabase/migrations files to DATABASE_URL (or the embedded database)."""
-    with psycopg.connect(current_app.config["DATABASE_URL"], autocommit=True) as conn:
+    """Apply pending supabase/migrations files to DATABASE_URL (or the embedded database);
+    works through a transaction-mode pooler (no prepared statements)."""
+    with migrate.connect(current_app.config["DATABASE_URL"]) as conn:
         applied = migrate.apply_pending(conn)
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
@@ -86,13 +88,38 @@ def users_plan(email: str, plan: str) -> None:
     click.echo(f"{email}: plan {plan}")
 
 
-def mint_key(user_id: str, name: str, expires_in_days: int | None = None) -> str:
-    """Create a key for ``user_id``; returns the plaintext (shown once, never stored)."""
+def _user_claims(user_id: str) -> dict:
+    """The claims an access token of ``user_id`` carries, for ``db.as_user``."""
+    return {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
+
+
+def mint_key(
+    user_id: str, name: str, expires_in_days: int | None = None, replace: bool = False
+) -> str:
+    """Create a key for ``user_id`` as the user would (``db.as_user``), so the database's
+    per-user limit (``MAX_ACTIVE_KEYS_PER_USER``) applies; returns the plaintext (shown once,
+    never stored). ``replace=True`` first revokes the user's active keys named ``name``.
+
+    Raises ``KeyLimitReached`` (409 ``key_limit_reached``, details ``limit``, ``active``).
+    """
     new_key = generate_api_key()
     expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-    with db.connection() as conn:
-        key_queries.insert(conn, user_id, name, new_key.key_hash, new_key.prefix, expires_at)
+    with db.as_user(_user_claims(user_id)) as conn:
+        if replace:
+            for row in key_queries.list_own(conn, 1000):
+                if row["name"] == name and row["status"] == "active":
+                    key_queries.revoke_own(conn, row["id"])
+        key_queries.set_key_limit(conn, current_app.config["MAX_ACTIVE_KEYS_PER_USER"])
+        key_queries.create_own(conn, name, new_key.key_hash, new_key.prefix, [], expires_at)
     return new_key.plaintext
+
+
+def _limit_message(exc: KeyLimitReached) -> str:
+    return (
+        f"the user has {exc.details.get('active')} active keys, the limit "
+        f"(MAX_ACTIVE_KEYS_PER_USER) is {exc.details.get('limit')}: revoke one first "
+        "(keys list, keys revoke)"
+    )
 
 
 @keys_cli.command("create")
@@ -100,10 +127,14 @@ def mint_key(user_id: str, name: str, expires_in_days: int | None = None) -> str
 @click.option("--name", default="cli", show_default=True)
 @click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
 def keys_create(email: str, name: str, expires_in_days: int | None) -> None:
-    """Mint an API key for a user and print it once."""
+    """Mint an API key for a user and print it once. Refused when the user already holds
+    MAX_ACTIVE_KEYS_PER_USER active keys."""
     with db.connection() as conn:
         user = _require_user(conn, email)
-    click.echo(mint_key(user["id"], name, expires_in_days))
+    try:
+        click.echo(mint_key(user["id"], name, expires_in_days))
+    except KeyLimitReached as exc:
+        raise click.ClickException(_limit_message(exc)) from None
 
 
 @keys_cli.command("revoke")
@@ -168,7 +199,13 @@ def credits_sweep_orphans() -> None:
 
 @tokens_cli.command("mint")
 @click.argument("email")
-@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Lifetime in seconds.",
+)
 def tokens_mint(email: str, ttl: int) -> None:
     """Print an access token for a local user (``Authorization: Bearer ...``), signed with the
     local JWT secret. Production tokens come from Supabase Auth (/v1/auth/login)."""
@@ -177,19 +214,27 @@ def tokens_mint(email: str, ttl: int) -> None:
     click.echo(mint_access_token(str(user["id"]), user["email"], ttl))
 
 
+QUICKSTART_KEY_DAYS = 30
+
+
 @click.command("quickstart")
 @with_appcontext
 @click.option("--email", default="demo@example.com", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def quickstart(email: str, port: int) -> None:
-    """Ensure a demo user exists, mint a fresh key for it and print a curl line to try."""
+    """Ensure a demo user exists, replace its demo key (named ``quickstart``, expiring after
+    QUICKSTART_KEY_DAYS days) with a fresh one and print a curl line to try. Restarts therefore
+    never pile up keys: earlier demo keys are revoked."""
     with db.connection() as conn:
         user = user_queries.find_by_email(conn, email)
     if user is None:
         user = create_user(email)
-    key = mint_key(user["id"], "quickstart")
+    try:
+        key = mint_key(user["id"], "quickstart", QUICKSTART_KEY_DAYS, replace=True)
+    except KeyLimitReached as exc:
+        raise click.ClickException(f"{email}: {_limit_message(exc)}") from None
     click.echo(f"Demo user: {email}")
-    click.echo(f"API key (shown once): {key}")
+    click.echo(f"API key (shown once; replaces earlier demo keys): {key}")
     click.echo("Try it:")
     click.echo(f"  curl -s -H 'x-api-key: {key}' http://127.0.0.1:{port}/v1/credits/balance")
 

@@ -111,6 +111,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_PLAN_LIMITS": _json_dict(env, "RATELIMIT_PLAN_LIMITS", DEFAULT_PLAN_RATE_LIMITS),
         "RATELIMIT_DEFAULT_PLAN": env.get("RATELIMIT_DEFAULT_PLAN", "free"),
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
+        # Other doors (app.doors): failed authentications per client address, Bearer calls per
+        # user, sign-up/login/refresh per client address; proxies trusted for the address.
+        "RATELIMIT_AUTH_FAILURES": env.get("RATELIMIT_AUTH_FAILURES", "20 per minute"),
+        "RATELIMIT_BEARER": env.get("RATELIMIT_BEARER", "120 per minute"),
+        "RATELIMIT_AUTH_ENDPOINTS": env.get("RATELIMIT_AUTH_ENDPOINTS", "10 per minute"),
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         # Supabase (Auth proxy, JWT verification, admin user creation).
         "SUPABASE_URL": env.get("SUPABASE_URL", ""),
         "SUPABASE_ANON_KEY": env.get("SUPABASE_ANON_KEY", ""),

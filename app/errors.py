@@ -278,6 +278,9 @@ def init_app(app: Flask) -> None:
         cls = _HTTP_ERRORS.get(err.code or 500, ApiError)
         response = _respond(cls())
         response.status_code = err.code or 500
+        for name, value in err.get_headers():  # e.g. Allow on 405 (RFC 9110 section 15.5.6)
+            if name.lower() != "content-type":
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

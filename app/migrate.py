@@ -51,6 +51,14 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+def connect(url: str) -> psycopg.Connection:
+    """An autocommit connection for migrating ``url``. Prepared statements are off whatever the
+    port: the runner repeats few statements, and a transaction-mode pooler (Supabase's 6543,
+    PgBouncer with ``pool_mode = transaction``) may run the next transaction on another server
+    connection, where psycopg's prepared ``_pg3_*`` statements do not exist."""
+    return psycopg.connect(url, autocommit=True, prepare_threshold=None)
+
+
 def apply_compat(conn: psycopg.Connection) -> None:
     """Apply the Supabase-compatibility layer (embedded Postgres only, never on Supabase)."""
     with conn.transaction():

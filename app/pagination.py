@@ -1,7 +1,8 @@
 """Opaque cursors for keyset pagination over ``bigint`` ids, newest first.
 
 A cursor is the URL-safe base64 of ``"<id>"``; clients pass back ``meta.next_cursor`` unchanged.
-A tampered cursor is 400 ``validation_error`` on field ``cursor``.
+A tampered cursor (not base64 of a decimal, or outside ``1 .. 2**63 - 1``, Postgres ``bigint``)
+is 400 ``validation_error`` on field ``cursor``; every paginated endpoint decodes cursors here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from app.errors import ValidationFailed
 
 MAX_PAGE_SIZE = 100
+MAX_CURSOR_ID = 2**63 - 1  # the largest Postgres bigint
 
 
 class PageQuery(BaseModel):
@@ -39,7 +41,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         value = int(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         value = -1
-    if value <= 0:
+    if not 0 < value <= MAX_CURSOR_ID:
         raise ValidationFailed(
             details={"fields": [{"field": "cursor", "message": "Invalid cursor."}]}
         )

@@ -22,7 +22,7 @@ from uuid import UUID
 import psycopg
 from flask import g, request
 
-from app import db, limits, tokens
+from app import db, doors, limits, tokens
 from app.errors import InvalidApiKey, InvalidToken
 from app.queries import credits as credit_queries
 
@@ -163,8 +163,10 @@ def charge(cost: int, conn: psycopg.Connection | None = None) -> Principal:
 def api_key_required(cost: int | None = 0) -> Callable:
     """Decorator for ``/v1`` views paid or identified with an ``x-api-key``.
 
-    Order per request: the key's format and checksum (401 without a database call), then the
-    per-plan rate limit keyed by the key's hash (429 ``rate_limited``), then ``charge(cost)``.
+    Order per request: the key's format and checksum (401 without a database call); for a key
+    not seen succeeding in this process, the client address's failed-authentication budget
+    (``app.doors``, 429); the per-plan rate limit keyed by the key's hash (429
+    ``rate_limited``); then ``charge(cost)``. Every 401 counts against the address.
     ``cost=None`` leaves charging to the view, which calls ``charge(n)`` once it knows the price.
     """
 
@@ -179,10 +181,16 @@ def api_key_required(cost: int | None = 0) -> Callable:
 
         @wraps(view)
         def authenticated(*args: Any, **kwargs: Any) -> Any:
-            key_hash = presented_key_hash()
-            g.api_key_hash = key_hash
-            g.rate_plan = plan_cache.get(key_hash)
-            return limited(*args, **kwargs)
+            try:
+                key_hash = presented_key_hash()
+                g.api_key_hash = key_hash
+                g.rate_plan = plan_cache.get(key_hash)
+                if g.rate_plan is None:  # a key not seen succeeding here: its address may pay
+                    doors.check_address()
+                return limited(*args, **kwargs)
+            except InvalidApiKey:
+                doors.count_failure()  # raises 429 once the address's budget is spent
+                raise
 
         return authenticated
 
@@ -216,11 +224,20 @@ def presented_bearer() -> BearerUser:
 
 def bearer_required(view: Callable) -> Callable:
     """Decorator for dashboard views: sets ``g.bearer`` (a ``BearerUser``) or raises 401
-    ``invalid_token``. Queries on the user's behalf run through ``app.db.as_user(claims)``."""
+    ``invalid_token`` (counted against the client address: 429 once its failed-authentication
+    budget is spent), then applies the per-user Bearer limit (429 ``rate_limited``, with
+    ``X-RateLimit-*`` headers). Queries on the user's behalf run through
+    ``app.db.as_user(claims)``."""
+
+    limited = doors.bearer_limit(view)
 
     @wraps(view)
     def authenticated(*args: Any, **kwargs: Any) -> Any:
-        g.bearer = presented_bearer()
-        return view(*args, **kwargs)
+        try:
+            g.bearer = presented_bearer()
+        except InvalidToken:
+            doors.count_failure()  # raises 429 once the address's budget is spent
+            raise
+        return limited(*args, **kwargs)
 
     return authenticated

@@ -12,5 +12,7 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
   fi
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1"
+if [ "${CREATORSCRAPE_SKIP_INSTALL:-}" != 1 ]; then  # 1: the venv is known to be complete
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1"
+fi

@@ -29,7 +29,6 @@ No Stripe API call is made here: charges map to users through ``stripe_payments`
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +38,8 @@ import stripe
 from flask import current_app
 
 from app import db
-from app.errors import BillingUnavailable, InvalidSignature, ValidationFailed
+from app.billing import event_shape
+from app.errors import BillingUnavailable, InvalidSignature
 from app.queries import billing as queries
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def verify(payload: bytes, header: str | None) -> dict[str, Any]:
     """The event in ``payload`` once its ``Stripe-Signature`` ``header`` checks out.
 
     Raises 503 ``billing_unavailable`` without ``STRIPE_WEBHOOK_SECRET``, 400
-    ``invalid_signature`` for a missing, malformed, wrong or stale signature.
+    ``invalid_signature`` for a missing, malformed, wrong or stale signature, and
+    ``event_shape.MalformedEvent`` for a signed body that is not a well-formed event.
     """
     config = current_app.config
     secret = config.get("STRIPE_WEBHOOK_SECRET")
@@ -66,15 +67,7 @@ def verify(payload: bytes, header: str | None) -> dict[str, Any]:
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
         log.warning("stripe webhook signature rejected: %s", str(exc)[:120])
         raise InvalidSignature() from None
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        event = None
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-        raise ValidationFailed("The webhook body is not a Stripe event.")
-    if not isinstance((event.get("data") or {}).get("object"), dict):
-        raise ValidationFailed("The webhook body is not a Stripe event.")
-    return event
+    return event_shape.parse(payload)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ begin
   if not exists (select from pg_roles where rolname = 'authenticator') then
     create role authenticator nologin noinherit;
   end if;
+  -- Supabase Auth's own role: it runs Postgres-function auth hooks.
+  if not exists (select from pg_roles where rolname = 'supabase_auth_admin') then
+    create role supabase_auth_admin nologin noinherit;
+  end if;
 end
 $$;
 

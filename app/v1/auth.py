@@ -14,6 +14,7 @@ from flask import g, request
 from pydantic import BaseModel, Field, SecretStr
 
 from app import accounts
+from app.doors import auth_endpoint_limit
 from app.errors import (
     AccountSuspended,
     AuthUnavailable,
@@ -119,6 +120,7 @@ def _respond(result: dict, status: int = 200):
         **error_responses(Forbidden, EmailTaken, RateLimited, AuthUnavailable),
     },
 )
+@auth_endpoint_limit
 def signup(body: Credentials):
     """Create an account with e-mail and password. 201 with the user, and a session unless the
     project requires e-mail confirmation first (then `session` is null).
@@ -139,6 +141,7 @@ def signup(body: Credentials):
         ),
     },
 )
+@auth_endpoint_limit
 def login(body: Credentials):
     """Log in with e-mail and password; returns the user and a session (access + refresh token).
 
@@ -155,6 +158,7 @@ def login(body: Credentials):
         **error_responses(InvalidCredentials, RateLimited, AuthUnavailable),
     },
 )
+@auth_endpoint_limit
 def refresh(body: RefreshBody):
     """Exchange a refresh token for a new session (refresh tokens are single use).
 

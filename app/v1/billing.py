@@ -15,7 +15,7 @@ from flask import g, request
 from pydantic import BaseModel, Field
 
 from app import db
-from app.billing import checkout, webhook
+from app.billing import checkout, event_shape, webhook
 from app.errors import (
     AccountSuspended,
     BillingUnavailable,
@@ -191,9 +191,17 @@ def stripe_webhook():
     Handled: `checkout.session.completed`, `checkout.session.async_payment_succeeded`,
     `checkout.session.async_payment_failed`, `checkout.session.expired`, `charge.refunded`,
     `charge.dispute.created`, `charge.dispute.closed`; any other event is acknowledged (200).
+    A signed body that is not a well-formed event (not JSON, nested deeper than 32 levels, NUL
+    or lone surrogates in a string, an id or type that is not Stripe's, a `metadata` that is
+    not an object) is recorded for admins and answered 200 with outcome `malformed`, so Stripe
+    stops redelivering it; nothing else changes.
 
     Errors: 400 `invalid_signature` (nothing changes), 503 `billing_unavailable`.
     """
-    event = webhook.verify(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+    payload = request.get_data(cache=False)
+    try:
+        event = webhook.verify(payload, request.headers.get("Stripe-Signature"))
+    except event_shape.MalformedEvent as exc:
+        return event_shape.record(payload, exc)
     result = webhook.process(event)
     return {"received": True, **result}

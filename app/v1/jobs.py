@@ -8,11 +8,13 @@ before it runs) refunds its credit once. Workers (``flask --app wsgi worker``) d
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import psycopg
 from flask import current_app, g
 from pydantic import BaseModel, Field
 
@@ -24,6 +26,7 @@ from app.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     NotFound,
+    Unavailable,
     ValidationFailed,
 )
 from app.idempotency import IdempotencyInProgress, idempotent
@@ -44,9 +47,16 @@ bp = resource_blueprint(
     API_KEY_SECURITY,
 )
 
+log = logging.getLogger(__name__)
+
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 ItemStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-HARD_MAX_URLS = 10_000  # schema bound; the configured JOBS_MAX_URLS is checked in the view
+HARD_MAX_URLS = 10_000  # no server accepts more; the OpenAPI maxItems is max_urls() (app.spec)
+
+
+def max_urls() -> int:
+    """URLs accepted per job here: ``JOBS_MAX_URLS``, never above ``HARD_MAX_URLS``."""
+    return min(current_app.config["JOBS_MAX_URLS"], HARD_MAX_URLS)
 
 
 class JobFinished(Conflict):
@@ -56,16 +66,34 @@ class JobFinished(Conflict):
     default_message = "This job has already finished."
 
 
+class JobsUnavailable(Unavailable):
+    """503 ``jobs_unavailable``: the job queue's tables are not installed on this server (only
+    ``supabase db push`` was run, not ``flask --app wsgi db migrate``); nothing was charged."""
+
+    code = "jobs_unavailable"
+    default_message = "Batch jobs are not available on this server right now; nothing was charged."
+
+
+#: What Postgres raises when the ``procrastinate`` schema (or part of it) is missing.
+_QUEUE_MISSING = (
+    psycopg.errors.InvalidSchemaName,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedObject,
+)
+
+
 # --- models ---------------------------------------------------------------------------------------
 
 
 class CreateJobBody(BaseModel):
     urls: list[str] = Field(
+        min_length=1,
         max_length=HARD_MAX_URLS,
         description=(
             "Profile URLs (http/https; https:// is assumed if missing). Duplicates (URLs naming "
-            "the same creator: case, trailing slash, www.) are removed; at most JOBS_MAX_URLS "
-            "(1000) per job."
+            "the same creator: case, trailing slash, www.) are removed. At least one; at most "
+            "the server's JOBS_MAX_URLS (default 1000, this document's maxItems) per job."
         ),
         examples=[["https://www.youtube.com/@mkbhd", "https://bsky.app/profile/jay.bsky.team"]],
     )
@@ -252,6 +280,7 @@ def _accept_urls(urls: list[str], allow_loopback: bool) -> tuple[list[str], list
             AccountSuspended,
             IdempotencyConflict,
             IdempotencyInProgress,
+            JobsUnavailable,
         ),
     },
 )
@@ -270,14 +299,13 @@ def create_job(body: CreateJobBody):
     `details.fields` names each bad item as `urls[<index>]`; a bad `webhook_url`), 401
     `invalid_api_key`, 402 `insufficient_credits` (`details.required`, `balance`, `shortfall`;
     nothing is created), 403 `account_suspended`, 409 `idempotency_conflict`, 429
-    `rate_limited`.
+    `rate_limited`, 503 `jobs_unavailable` (the server's job queue is not installed; nothing is
+    charged).
     """
     config = current_app.config
     allow_loopback = config["FETCH_ALLOW_LOOPBACK"]
-    if not body.urls:
-        raise _bad("urls", "Give at least one URL.")
-    if len(body.urls) > config["JOBS_MAX_URLS"]:
-        raise _bad("urls", f"At most {config['JOBS_MAX_URLS']} URLs per job.")
+    if len(body.urls) > max_urls():
+        raise _bad("urls", f"At most {max_urls()} URLs per job.")
     webhook_url = None
     if body.webhook_url is not None:
         try:
@@ -296,19 +324,23 @@ def create_job(body: CreateJobBody):
             },
         )
     secret = signing.new_secret() if webhook_url else None
-    with db.connection() as conn, conn.transaction():
-        principal = charge(len(accepted), conn)  # commits only together with the job
-        job = queries.create_job(
-            conn,
-            user_id=principal.user_id,
-            api_key_id=principal.api_key_id,
-            charge_ref=principal.ref,
-            urls=accepted,
-            hosts=[urlsplit(u).hostname or "" for u in accepted],
-            webhook_url=webhook_url,
-            webhook_secret=secret,
-            host_concurrency=config["JOBS_HOST_CONCURRENCY"],
-        )
+    try:
+        with db.connection() as conn, conn.transaction():
+            principal = charge(len(accepted), conn)  # commits only together with the job
+            job = queries.create_job(
+                conn,
+                user_id=principal.user_id,
+                api_key_id=principal.api_key_id,
+                charge_ref=principal.ref,
+                urls=accepted,
+                hosts=[urlsplit(u).hostname or "" for u in accepted],
+                webhook_url=webhook_url,
+                webhook_secret=secret,
+                host_concurrency=config["JOBS_HOST_CONCURRENCY"],
+            )
+    except _QUEUE_MISSING as exc:  # the charge rolled back with the transaction
+        log.error("job queue schema missing (run `flask --app wsgi db migrate`): %s", exc.sqlstate)
+        raise JobsUnavailable() from None
     data = {
         **job_summary(job, []),
         "rejected": rejected,
