@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import app_for_tests, fresh_client, ledger_sum, make_user
-from tests.test_billing_webhook import WEBHOOK_SECRET, event, session_obj, sign
+from tests.test_billing_webhook import WEBHOOK_SECRET, event, new_checkout, session_obj, sign
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +107,9 @@ def test_malformed_signed_events_are_recorded_once_and_acknowledged(hook, db, ca
 
 def test_a_well_formed_event_still_grants(hook, db):
     user_id = make_user(db, credits=0)
-    db.execute(
-        "insert into public.stripe_payments (checkout_session_id, user_id, pack_id, credits)"
-        " values ('cs_test_malformed1', %s, 'starter', 1000)",
-        (user_id,),
-    )
-    response = post(hook, json.dumps(paid_session_event(user_id)).encode())
+    session_id = new_checkout(db, user_id)
+    evt = event("checkout.session.completed", session_obj(session_id, user_id))
+    response = post(hook, json.dumps(evt).encode())
     assert response.get_json()["outcome"] == "granted"
     assert ledger_sum(db, user_id) == 1000
     assert (
