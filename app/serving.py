@@ -53,3 +53,40 @@ def check_process_model(workers: int, storage_uri: str) -> None:
             "one process (WEB_CONCURRENCY=1; threads give concurrency) or set "
             "RATELIMIT_STORAGE_URI=redis://... shared by all processes."
         )
+
+
+def stop_unused_embedded_postgres() -> str:
+    """Stop the embedded Postgres (``EMBEDDED_PG_DIR``, when ``DATABASE_URL`` is empty) if no
+    live process still uses it. ``./scripts/serve`` calls it after the API and the worker have
+    exited: pgserver stops the server with its last user, but a user that died without running
+    its exit handlers (killed, or interrupted while starting) stays on pgserver's list of users
+    and would keep the server running forever. Returns what it did (for the log line).
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    import psutil
+
+    from app.config import load_config
+
+    config = load_config()
+    if config["DATABASE_URL"]:
+        return "not embedded"
+    data_dir = Path(config["EMBEDDED_PG_DIR"]).resolve()
+    if not (data_dir / "postmaster.pid").exists():
+        return "not running"
+    users_file = data_dir / ".handle_pids.json"
+    users = json.loads(users_file.read_text()) if users_file.exists() else []
+    alive = [pid for pid in users if pid != os.getpid() and psutil.pid_exists(pid)]
+    if alive:
+        return f"still used by {alive}"
+    users_file.write_text("[]")  # forget users that are gone
+    import pgserver
+
+    pgserver.get_server(data_dir, cleanup_mode="stop")  # we are its only user: stops at exit
+    return "stopped"
+
+
+if __name__ == "__main__":
+    print(f"embedded postgres: {stop_unused_embedded_postgres()}")

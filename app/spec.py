@@ -121,7 +121,7 @@ def _finish_operation(path: str, operation: dict[str, Any], default_security: li
 def finish_document(app: Flask) -> dict[str, Any]:
     """Build ``app``'s OpenAPI document now and add the headers, limits and bounds above.
     Returns the document (``app.api_doc``)."""
-    from app.v1.jobs import HARD_MAX_URLS  # the views import this module's package
+    from app.v1.jobs import HARD_MAX_URLS  # late: app.v1 imports app (this package)
 
     document = app.api_doc
     components = document.setdefault("components", {})

@@ -6,6 +6,7 @@ processes with per-process limiter storage are refused."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -137,6 +138,15 @@ def assert_every_documented_request_fits(base: str) -> None:
     assert too_long.status_code == 414 and too_long.json()["error"]["code"] == "uri_too_long"
 
 
+def add_dead_database_user(data_dir: Path) -> None:
+    """Put the pid of an exited process on pgserver's list of the server's users, as a user
+    killed with SIGKILL leaves it."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    users_file = data_dir / "postgres" / ".handle_pids.json"
+    users_file.write_text(json.dumps([*json.loads(users_file.read_text()), gone.pid]))
+
+
 def test_serve_enforces_the_limit_and_every_stop_stops_everything(data_dir):
     port = free_port()
     keys = []
@@ -160,13 +170,18 @@ def test_serve_enforces_the_limit_and_every_stop_stops_everything(data_dir):
                 assert statuses == [200] * 5 + [429] * 7
             if how == "SIGINT":  # gunicorn lets every request the OpenAPI document allows in
                 assert_every_documented_request_fits(base)
+            if how == "Ctrl-C":  # a user of the database that died without its exit handlers
+                add_dead_database_user(data_dir)
         except BaseException:
             serve.kill_everything()
             raise
         assert stop(serve, how) == 0, serve.output[-3000:]
         time.sleep(0.5)
         assert [p for p in children if p.is_running() and p.status() != "zombie"] == []
-        assert postgres_of(data_dir) == [], f"{how}: the embedded Postgres still runs"
+        assert postgres_of(data_dir) == [], (
+            f"{how}: the embedded Postgres still runs; users: "
+            f"{(data_dir / 'postgres' / '.handle_pids.json').read_text()}\n{serve.output[-4000:]}"
+        )
         assert port_is_free(port), f"{how}: the port is still held"
     assert len(set(keys)) == 3
     assert "replaces earlier demo keys" in serve.output
