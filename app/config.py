@@ -144,6 +144,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "FETCH_RETRIES": _int(env, "FETCH_RETRIES", 2),
         # TEST-ONLY: lets the fetcher reach 127.0.0.1 (local fixture servers). Never in production.
         "FETCH_ALLOW_LOOPBACK": _bool(env, "FETCH_ALLOW_LOOPBACK", False),
+        # -- sources: official API credentials (empty: that source is skipped) --
+        "YOUTUBE_API_KEY": env.get("YOUTUBE_API_KEY", "").strip(),
+        "TWITCH_CLIENT_ID": env.get("TWITCH_CLIENT_ID", "").strip(),
+        "TWITCH_CLIENT_SECRET": env.get("TWITCH_CLIENT_SECRET", "").strip(),
+        "X_BEARER_TOKEN": env.get("X_BEARER_TOKEN", "").strip(),
         "PROFILE_CACHE_TTL": _int(env, "PROFILE_CACHE_TTL", 86400),
         "PROFILE_COST": _int(env, "PROFILE_COST", 1, minimum=1),
         "PROFILE_CACHE_HIT_COST": _int(env, "PROFILE_CACHE_HIT_COST", 1),

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from app.queries import profiles as queries
-from app.scraping import extract_profile
-from app.scraping.fetch import FetchSettings, UpstreamBlocked, fetch_page
+from app.scraping.fetch import FetchSettings
+from app.scraping.sources import lookup
+from app.scraping.sources.base import Credentials, LookupSettings
 from app.scraping.urls import CreatorRef, identify
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -33,15 +34,27 @@ class ProfileResult:
     cached: bool
 
 
-def fetch_settings(config: Mapping[str, Any]) -> FetchSettings:
-    """The fetcher's bounds from the app config (``FETCH_*`` settings).
+def fetch_settings(config: Mapping[str, Any]) -> LookupSettings:
+    """The fetcher's bounds (``FETCH_*``) and the sources' API credentials from the app config.
 
     ``FETCH_RESOLVER`` (tests only, never from the environment) replaces DNS with a function
-    ``(host, port) -> [addresses]`` so saved pages can be served under their real host names.
+    ``(host, port) -> [addresses]`` so saved pages can be served under their real host names;
+    ``FETCH_CA_BUNDLE`` (tests only, never from the environment) is a PEM file of extra CAs
+    the fetcher trusts, so a local TLS server can answer for ``https://`` API hosts.
     """
-    extra = {"resolver": config["FETCH_RESOLVER"]} if config.get("FETCH_RESOLVER") else {}
-    return FetchSettings(
+    extra: dict[str, Any] = {}
+    if config.get("FETCH_RESOLVER"):
+        extra["resolver"] = config["FETCH_RESOLVER"]
+    if config.get("FETCH_CA_BUNDLE"):
+        extra["ca_bundle"] = config["FETCH_CA_BUNDLE"]
+    return LookupSettings(
         **extra,
+        credentials=Credentials(
+            youtube_api_key=config.get("YOUTUBE_API_KEY", ""),
+            twitch_client_id=config.get("TWITCH_CLIENT_ID", ""),
+            twitch_client_secret=config.get("TWITCH_CLIENT_SECRET", ""),
+            x_bearer_token=config.get("X_BEARER_TOKEN", ""),
+        ),
         connect_timeout=config["FETCH_CONNECT_TIMEOUT"],
         read_timeout=config["FETCH_READ_TIMEOUT"],
         deadline=config["FETCH_DEADLINE"],
@@ -63,19 +76,17 @@ def cached(conn: psycopg.Connection, ref: CreatorRef, max_age: int) -> ProfileRe
 
 
 def scrape(url: str, settings: FetchSettings) -> ProfileResult:
-    """Fetch ``url`` and extract its profile (no database access).
+    """Look up the profile at ``url`` through its platform's sources (no database access).
 
-    Raises the fetcher's errors (400 ``url_not_allowed``, 404 ``creator_not_found``, 502
-    ``upstream_blocked`` / ``upstream_error``, 504 ``upstream_timeout``), and 502
-    ``upstream_blocked`` when the page holds no profile data (login wall, empty shell).
+    ``settings`` is ``fetch_settings(config)`` (credentials included) or plain fetcher
+    settings (then only the sources without credentials run). One ``deadline`` covers every
+    source tried. Raises, when no source gave a profile: 400 ``url_not_allowed``, 404
+    ``creator_not_found`` (a source said the account does not exist), 502 ``upstream_blocked``
+    (every source refused: login wall, captcha, rate limit, empty page), 502
+    ``upstream_error``, 504 ``upstream_timeout``; ``details.sources`` lists each source's
+    failure.
     """
-    page = fetch_page(url, settings)
-    profile = extract_profile(page.url, page.html)
-    if not profile.has_data():
-        raise UpstreamBlocked(
-            "The page had no profile data (login wall, captcha or an empty app shell).",
-            details={"reason": "empty_page"},
-        )
+    profile = lookup(url, settings)
     return ProfileResult(profile.to_dict(), datetime.now(UTC), cached=False)
 
 

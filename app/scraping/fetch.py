@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
+import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +52,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import certifi
 import requests
 from requests.adapters import HTTPAdapter
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
@@ -209,6 +212,7 @@ class FetchSettings:
     accept_language: str = "en-US,en;q=0.9"
     allow_loopback: bool = False  # TEST-ONLY: also allow 127.0.0.0/8, ::1 and localhost
     resolver: Resolver = field(default=resolve_host, repr=False)  # (host, port) -> addresses
+    ca_bundle: str | None = None  # TEST-ONLY: PEM file of extra CAs trusted besides certifi's
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "deadline", "max_bytes"):
@@ -544,6 +548,8 @@ class _GuardedAdapter(HTTPAdapter):
         super().__init__(max_retries=0)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self._guard.settings.ca_bundle:
+            kwargs["ssl_context"] = _context_with_extra_cas(self._guard.settings.ca_bundle)
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": _GuardedHTTPPool,
@@ -556,6 +562,13 @@ class _GuardedAdapter(HTTPAdapter):
             raise RuntimeError("unguarded connection pool")
         pool.conn_kw["fetch_guard"] = self._guard
         return pool
+
+
+def _context_with_extra_cas(ca_bundle: str) -> ssl.SSLContext:
+    """A verifying TLS context trusting certifi's CAs plus those in ``ca_bundle`` (PEM)."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_verify_locations(cafile=ca_bundle)
+    return context
 
 
 def _new_session(guard: _FetchGuard) -> requests.Session:
@@ -610,8 +623,15 @@ def _status_error(response: requests.Response) -> FetchFailed:
     return _failure(UpstreamError, f"status_{status}", status=status)
 
 
-def _get(session: requests.Session, guard: _FetchGuard, url: str) -> requests.Response:
-    """One GET (headers only, body left streaming), retried with exponential backoff on
+def _get(
+    session: requests.Session,
+    guard: _FetchGuard,
+    url: str,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """One request (headers only, body left streaming), retried with exponential backoff on
     connection errors and ``RETRY_STATUSES`` while retries and the deadline allow. Returns the
     first response that is not retryable; raises the mapped error once it gives up."""
     settings = guard.settings
@@ -623,7 +643,15 @@ def _get(session: requests.Session, guard: _FetchGuard, url: str) -> requests.Re
         timeout = (min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining))
         delay = settings.backoff * 2 ** (attempt - 1)
         try:
-            response = session.get(url, stream=True, allow_redirects=False, timeout=timeout)
+            response = session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                stream=True,
+                allow_redirects=False,
+                timeout=timeout,
+            )
         except requests.RequestException as exc:
             if guard.expired:
                 raise _failure(UpstreamTimeout, "deadline") from exc
@@ -730,8 +758,14 @@ def _looks_like_markup(body: bytes) -> bool:
     return b"\x00" not in head and head.lstrip(b"\xef\xbb\xbf \t\r\n\f").startswith(b"<")
 
 
-def fetch_page(url: str, settings: FetchSettings = DEFAULT_SETTINGS) -> FetchedPage:
+def fetch_page(
+    url: str,
+    settings: FetchSettings = DEFAULT_SETTINGS,
+    headers: Mapping[str, str] | None = None,
+) -> FetchedPage:
     """Download the HTML page at ``url`` (GET), following redirects, within ``settings``.
+
+    ``headers`` are sent in addition to the fetcher's own (e.g. a consent ``Cookie``).
 
     The URL is checked by :func:`validate_public_url`, every connection by the address guard
     (see the module docstring), every redirect hop again. A response without ``Content-Type``
@@ -752,19 +786,7 @@ def fetch_page(url: str, settings: FetchSettings = DEFAULT_SETTINGS) -> FetchedP
     guard = _FetchGuard(settings, started)
     session = _new_session(guard)
     try:
-        for _ in range(settings.max_redirects + 1):
-            response = _get(session, guard, current)
-            if not response.is_redirect:
-                break
-            location = response.headers["Location"]
-            response.close()
-            target = _redirect_target(current, location, settings.allow_loopback)
-            log.debug("fetch redirect %s -> %s", _for_log(current), _for_log(target))
-            current = target
-        else:
-            raise _failure(
-                UpstreamError, "too_many_redirects", max_redirects=settings.max_redirects
-            )
+        response, current = _follow(session, guard, current, headers)
         with response:
             if _is_challenge(response) or not 200 <= response.status_code < 300:
                 raise _status_error(response)
@@ -794,4 +816,100 @@ def fetch_page(url: str, settings: FetchSettings = DEFAULT_SETTINGS) -> FetchedP
         encoding=encoding,
         bytes_read=len(body),
         elapsed=elapsed,
+    )
+
+
+def _follow(
+    session: requests.Session,
+    guard: _FetchGuard,
+    url: str,
+    headers: Mapping[str, str] | None,
+) -> tuple[requests.Response, str]:
+    """GET ``url``, following up to ``max_redirects`` redirects, each hop checked again.
+    Returns the final response (body unread) and its URL."""
+    settings = guard.settings
+    current = url
+    for _ in range(settings.max_redirects + 1):
+        response = _get(session, guard, current, headers=headers)
+        if not response.is_redirect:
+            return response, current
+        location = response.headers["Location"]
+        response.close()
+        target = _redirect_target(current, location, settings.allow_loopback)
+        log.debug("fetch redirect %s -> %s", _for_log(current), _for_log(target))
+        current = target
+    raise _failure(UpstreamError, "too_many_redirects", max_redirects=settings.max_redirects)
+
+
+@dataclass(frozen=True)
+class FetchedResponse:
+    """Any HTTP response (an API's JSON, an error body): status, headers and the raw body."""
+
+    url: str  # final URL, after redirects
+    status: int
+    headers: Mapping[str, str] = field(repr=False)  # case-insensitive (requests' dict)
+    body: bytes = field(repr=False)
+    content_type: str | None  # media type, lowercased, without parameters
+
+    def json(self) -> Any:
+        """The body decoded as JSON; raises ``ValueError`` when it is not JSON."""
+        return json.loads(self.body.decode("utf-8"))
+
+
+def fetch_response(
+    url: str,
+    settings: FetchSettings = DEFAULT_SETTINGS,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+) -> FetchedResponse:
+    """Make one API request through the same guard and bounds as :func:`fetch_page`.
+
+    Unlike ``fetch_page`` any status and content type is returned (the caller reads the API's
+    own error body); GET follows redirects, other methods do not. ``headers`` (credentials
+    included) are sent but never logged; only the URL without its query is.
+
+    Raises:
+        ValidationFailed: 400 ``validation_error``, ``url`` is malformed.
+        UrlNotAllowed: 400 ``url_not_allowed``, the URL, its address or a redirect is not public.
+        UpstreamBlocked: 502 ``upstream_blocked``, 429 after the retries, a Cloudflare
+            challenge or a redirect to a login page.
+        UpstreamError: 502 ``upstream_error``, 5xx after the retries, connection, TLS, size.
+        UpstreamTimeout: 504 ``upstream_timeout``, a timeout or the ``deadline``.
+    """
+    started = time.monotonic()
+    current = validate_public_url(url, settings.allow_loopback)
+    guard = _FetchGuard(settings, started)
+    session = _new_session(guard)
+    session.headers["Accept"] = "application/json"
+    try:
+        if method == "GET":
+            response, current = _follow(session, guard, current, headers)
+        else:
+            response = _get(session, guard, current, method=method, headers=headers, data=data)
+        with response:
+            if _is_challenge(response):
+                raise _status_error(response)
+            content_type = response.headers.get("Content-Type", "")
+            body = _read_body(response, guard)
+    except FetchFailed as err:
+        log.info("fetch %s failed: %s %s", _for_log(current), err.code, err.details.get("reason"))
+        raise
+    finally:
+        guard.close()
+        session.close()
+    log.info(
+        "fetched %s: status %d, %d bytes in %.2fs",
+        _for_log(current),
+        response.status_code,
+        len(body),
+        time.monotonic() - started,
+    )
+    return FetchedResponse(
+        url=current,
+        status=response.status_code,
+        headers=response.headers,
+        body=body,
+        content_type=content_type.partition(";")[0].strip().lower() or None,
     )

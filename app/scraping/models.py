@@ -17,6 +17,7 @@ Platform = Literal[
     "substack",
     "linktree",
     "linkinbio",
+    "mastodon",
     "web",
 ]
 
@@ -37,7 +38,8 @@ class CreatorProfile(BaseModel):
         description=(
             "Platform the page belongs to: youtube, tiktok, instagram, x, bluesky, twitch, "
             "telegram, substack, linktree, linkinbio (other link-in-bio hosts such as "
-            "beacons.ai or bio.link) or web (any other site, e.g. a personal homepage)."
+            "beacons.ai or bio.link), mastodon (any fediverse server speaking Mastodon's API) "
+            "or web (any other site, e.g. a personal homepage)."
         ),
         examples=["youtube"],
     )
@@ -49,7 +51,8 @@ class CreatorProfile(BaseModel):
         default=None,
         description=(
             "The platform's stable id for the account (YouTube channel id, TikTok/X user id, "
-            "Bluesky DID, Instagram user id, Substack user id)."
+            "Bluesky DID, Instagram user id, Substack user id, Twitch user id, Mastodon "
+            "account id)."
         ),
     )
     handle: str | None = Field(
@@ -102,8 +105,9 @@ class CreatorProfile(BaseModel):
     sources: dict[str, str] = Field(
         default_factory=dict,
         description=(
-            "For each field set, the page data it came from (e.g. 'ytInitialData.header', "
-            "'og:description', 'json-ld')."
+            "For each field set, the source it came from: an API (e.g. 'bluesky_api', "
+            "'youtube_data_api', 'x_api') or the page ('page:' and the page data, e.g. "
+            "'page:ytInitialData.header', 'page:og:description', 'page:json-ld')."
         ),
     )
 

@@ -36,6 +36,7 @@ CANONICAL_URLS = {
     "telegram": "https://t.me/{handle}",
     "substack": "https://{handle}.substack.com/",
     "linktree": "https://linktr.ee/{handle}",
+    "mastodon": "https://{server}/@{user}",  # handle "user@server"; see mastodon_url()
 }
 
 #: What a handle may look like, per platform (checked before any charge).
@@ -49,7 +50,38 @@ HANDLE_PATTERNS = {
     "telegram": r"[A-Za-z0-9_]{4,32}",
     "substack": r"[a-z0-9-]{1,63}",
     "linktree": r"[A-Za-z0-9._-]{1,30}",
+    "mastodon": r"[A-Za-z0-9_.-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
 }
+
+#: Fediverse servers recognised by host alone (any other server is recognised by its
+#: ``/@user`` profile path); the account's key is ``user@server``.
+FEDIVERSE_HOSTS = frozenset(
+    {
+        "mastodon.social",
+        "mastodon.online",
+        "mastodon.world",
+        "mstdn.social",
+        "mstdn.jp",
+        "mas.to",
+        "masto.ai",
+        "fosstodon.org",
+        "hachyderm.io",
+        "infosec.exchange",
+        "techhub.social",
+        "social.vivaldi.net",
+        "chaos.social",
+        "mathstodon.xyz",
+        "indieweb.social",
+        "universeodon.com",
+        "mastodon.art",
+        "pawoo.net",
+        "journa.host",
+        "toot.community",
+    }
+)
+#: Sites with ``/@name`` paths that are not fediverse servers.
+_NOT_FEDIVERSE_HOSTS = frozenset({"medium.com", "substack.com", "threads.net", "vimeo.com"})
+_ACCT = re.compile(r"@?([A-Za-z0-9_.-]{1,64})@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 
 _RESERVED_FIRST_SEGMENTS = {
     "instagram": {"p", "reel", "reels", "explore", "accounts", "stories", "tv"},
@@ -70,7 +102,47 @@ def assume_https(raw: str) -> str:
     """A URL a user typed, trimmed, with ``https://`` added when it has no scheme
     (``youtube.com/@mkbhd`` -> ``https://youtube.com/@mkbhd``). An empty string stays empty."""
     url = raw.strip()
+    if url.startswith("@") and (acct := _ACCT.fullmatch(url)):
+        return mastodon_url(f"{acct.group(1)}@{acct.group(2)}") or url
     return "https://" + url if url and "://" not in url else url
+
+
+def mastodon_url(handle: str) -> str | None:
+    """The profile URL of a fediverse account ``user@server`` (a leading ``@`` is fine):
+    ``https://server/@user``; None when ``handle`` is not of that form."""
+    acct = _ACCT.fullmatch(handle.strip())
+    if acct is None:
+        return None
+    return f"https://{acct.group(2).lower()}/@{acct.group(1)}"
+
+
+def mastodon_account(url: str) -> tuple[str, str] | None:
+    """``(user, domain)`` of a fediverse profile URL, case kept, or None.
+
+    ``https://mastodon.social/@Gargron`` gives ``("Gargron", "mastodon.social")``; a remote
+    account shown by another server (``https://a.social/@bob@b.social``) gives its own domain;
+    ``/users/<name>`` is recognised on known fediverse hosts. Known platforms and sites whose
+    ``/@name`` paths are not fediverse accounts give None.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    bare = _bare_host(host)
+    if bare in PLATFORM_HOSTS or bare in _NOT_FEDIVERSE_HOSTS or bare.endswith(".substack.com"):
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments or len(segments) > 2:
+        return None
+    first = segments[0]
+    if first.startswith("@") and len(first) > 1:
+        remote = _ACCT.fullmatch(first)
+        if remote:
+            return remote.group(1), remote.group(2).lower()
+        if re.fullmatch(r"@[A-Za-z0-9_.-]{1,64}", first):
+            return first[1:], host
+        return None
+    if bare in FEDIVERSE_HOSTS and first == "users" and len(segments) == 2:
+        return segments[1], host
+    return None
 
 
 def _bare_host(host: str) -> str:
@@ -95,6 +167,8 @@ def identify(url: str) -> CreatorRef:
     platform = PLATFORM_HOSTS.get(host)
     if platform is None and host.endswith(".substack.com") and host.count(".") == 2:
         return CreatorRef("substack", host.split(".")[0])
+    if platform is None and (acct := mastodon_account(url)):
+        return CreatorRef("mastodon", f"{acct[0]}@{acct[1]}".lower())
     handle = _handle_from_path(platform, segments) if platform else None
     if platform and handle:
         return CreatorRef(platform, handle.lower())
@@ -153,6 +227,8 @@ def _handle_from_path(platform: str, segments: list[str]) -> str | None:
 def canonical_url(platform: str, handle: str) -> str | None:
     """The profile URL for ``handle`` on ``platform``, or None when the handle cannot be one
     (wrong characters or length) or the platform has no handle URLs."""
+    if platform == "mastodon":
+        return mastodon_url(handle)
     template = CANONICAL_URLS.get(platform)
     handle = handle.strip().lstrip("@")
     pattern = HANDLE_PATTERNS.get(platform)
