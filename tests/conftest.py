@@ -33,6 +33,8 @@ from app.tokens import mint_access_token
 EXTRA_TABLES_TO_CLEAN: list[str] = [
     "public.creator_profiles",
     "public.creator_profile_snapshots",
+    "public.creator_posts",
+    "public.creator_growth_snapshots",
     "private.idempotency_keys",
     "public.stripe_events",
     "private.host_politeness",
