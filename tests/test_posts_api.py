@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from psycopg_pool import ConnectionPool
 
+from app import db as app_db
 from app import profiles
+from app.jobs import tasks
 from app.queries import posts as posts_queries
 from app.security import hash_api_key
 from tests.conftest import app_for_tests, assert_error, balance_of, fresh_client, make_funded_key
@@ -393,3 +396,98 @@ def test_growth_storage_is_bounded(db):
         "select min(bucket) as b from public.creator_growth_snapshots where handle = 'bounded.test'"
     ).fetchone()["b"]
     assert oldest > now - timedelta(days=731)
+
+
+# --- batch jobs with include --------------------------------------------------------------------
+
+
+def run_items(posts_app, database_url, db, job_id: str) -> list[str]:
+    items = db.execute(
+        "select id, task_id from public.job_items where job_id = %s order by id", (job_id,)
+    ).fetchall()
+    kwargs = app_db.connection_kwargs(database_url)
+    with ConnectionPool(database_url, kwargs=kwargs, min_size=1, max_size=2, open=True) as pool:
+        runtime = tasks.configure(posts_app.config, pool)
+        return [tasks.process_item(runtime, i["id"], i["task_id"]) for i in items]
+
+
+def test_batch_job_with_profile_and_posts_is_priced_and_refunded_per_part(
+    posts_app, client, tls, db, database_url
+):
+    user_id, key = make_funded_key(db, 10)
+    route_carol(tls)
+    tls.route(
+        "www.tiktok.com",
+        "/@illojuan",
+        Reply(200, (PAGES / "tiktok/illojuan.html").read_bytes(), "text/html"),
+    )
+    created = client.post(
+        "/v1/jobs/create",
+        json={
+            "urls": [CAROL, "https://www.tiktok.com/@illojuan"],
+            "include": ["profile", "posts"],
+        },
+        headers={"x-api-key": key},
+    )
+    assert created.status_code == 202, created.get_json()
+    job = created.get_json()["data"]
+    assert job["include"] == ["profile", "posts"]
+    assert job["credits_charged"] == 2 * (1 + 2)
+    assert run_items(posts_app, database_url, db, job["id"]) == ["succeeded", "succeeded"]
+    results = client.get(f"/v1/jobs/results?id={job['id']}", headers={"x-api-key": key}).get_json()[
+        "data"
+    ]
+    carol, illojuan = results
+    assert carol["profile"]["platform"] == "bluesky"
+    assert carol["posts"]["aggregates"]["posts_sampled"] == 2 and carol["posts_error"] is None
+    assert illojuan["profile"]["followers"] == 783427
+    assert illojuan["posts"] is None and illojuan["posts_error"]["code"] == "no_posts"
+    # 6 reserved, the TikTok posts part (2) refunded: 4 paid for 2 profiles and 1 posts part.
+    assert ledger(db, user_id) == [("usage", -6), ("refund", 2)]
+    summary = client.get(f"/v1/jobs/get?id={job['id']}", headers={"x-api-key": key}).get_json()
+    assert summary["data"]["credits_refunded"] == 2 and summary["data"]["status"] == "completed"
+    points = db.execute(
+        "select count(*) as n from public.creator_growth_snapshots where handle = 'carol.test'"
+    ).fetchone()
+    assert points["n"] == 1  # the profile and the posts of one hour are one growth point
+
+
+def test_batch_job_with_posts_only(posts_app, client, tls, db, database_url):
+    user_id, key = make_funded_key(db, 10)
+    route_carol(tls)
+    created = client.post(
+        "/v1/jobs/create",
+        json={"urls": [CAROL, "https://t.me/durov"], "include": ["posts"]},
+        headers={"x-api-key": key},
+    ).get_json()["data"]
+    assert created["credits_charged"] == 4
+    assert run_items(posts_app, database_url, db, created["id"]) == ["succeeded", "failed"]
+    results = client.get(
+        f"/v1/jobs/results?id={created['id']}", headers={"x-api-key": key}
+    ).get_json()["data"]
+    assert results[0]["profile"] is None and len(results[0]["posts"]["posts"]) == 3
+    assert results[1]["error"]["code"] == "posts_not_available"
+    assert ledger(db, user_id) == [("usage", -4), ("refund", 2)]
+    assert not any(s.host == "t.me" for s in tls.seen)
+
+
+def test_batch_job_include_is_validated(client, db):
+    user_id, key = make_funded_key(db, 10)
+    response = client.post(
+        "/v1/jobs/create",
+        json={"urls": [CAROL], "include": ["comments"]},
+        headers={"x-api-key": key},
+    )
+    assert_error(response, 400, "validation_error")
+    assert ledger(db, user_id) == []
+
+
+def test_cancelled_item_refunds_every_part(client, db):
+    user_id, key = make_funded_key(db, 10)
+    created = client.post(
+        "/v1/jobs/create",
+        json={"urls": [CAROL], "include": ["profile", "posts"]},
+        headers={"x-api-key": key},
+    ).get_json()["data"]
+    client.post("/v1/jobs/cancel", json={"id": created["id"]}, headers={"x-api-key": key})
+    assert ledger(db, user_id) == [("usage", -3), ("refund", 3)]

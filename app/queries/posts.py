@@ -87,3 +87,34 @@ def record_growth(
         "select public.record_creator_growth(%s, %s, %s, %s, %s, %s, %s, %s)",
         (platform, handle, fetched_at, followers, following, posts, likes, avg_views),
     )
+
+
+def fresh_posts(
+    conn: psycopg.Connection, platform: str, handle: str, max_age: int
+) -> dict[str, Any] | None:
+    """The cached posts ``{"data", "fetched_at"}`` if at most ``max_age`` seconds old."""
+    if max_age <= 0:
+        return None
+    return conn.execute(
+        "select data, fetched_at from public.creator_posts"
+        " where platform = %s and handle = %s and fetched_at > now() - make_interval(secs => %s)",
+        (platform, handle, max_age),
+    ).fetchone()
+
+
+def store_posts(
+    conn: psycopg.Connection,
+    *,
+    platform: str,
+    handle: str,
+    data: dict[str, Any],
+    fetched_at: datetime,
+    followers: int | None,
+    avg_views: float | None,
+) -> None:
+    """``public.store_creator_posts``: cache fetched posts and record a growth point (batch
+    job items, which have no lookup row of their own)."""
+    conn.execute(
+        "select public.store_creator_posts(%s, %s, %s, %s, %s, %s)",
+        (platform, handle, Jsonb(data), fetched_at, followers, avg_views),
+    )

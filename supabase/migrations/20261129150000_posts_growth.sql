@@ -224,6 +224,36 @@ comment on function public.begin_creator_lookup(text, text, text, text, text, in
   'lookup (succeeded for a posts cache hit, else pending until settle_posts_lookup, '
   'settle_creator_lookup or refund_profile_lookup). Errors: those of spend_credits.';
 
+-- Posts outside a paid lookup (batch job items): cache and growth point, no lookup row.
+create function public.store_creator_posts(
+  p_platform text, p_handle text, p_data jsonb, p_fetched_at timestamptz, p_followers bigint,
+  p_avg_views double precision
+)
+returns void
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  insert into public.creator_posts as c (platform, handle, data, fetched_at)
+  values (p_platform, p_handle, p_data, p_fetched_at)
+  on conflict (platform, handle) do update
+    set data = excluded.data, fetched_at = excluded.fetched_at
+    where c.fetched_at <= excluded.fetched_at;
+  perform public.record_creator_growth(
+    p_platform, p_handle, p_fetched_at, p_followers, null, null, null, p_avg_views);
+end
+$$;
+comment on function public.store_creator_posts(text, text, jsonb, timestamptz, bigint, double precision) is
+  'Caches a creator''s fetched posts (unless newer ones are cached) and records a growth point. '
+  'Used by batch job items and by settle_posts_lookup. Service only.';
+revoke execute on function public.store_creator_posts(
+  text, text, jsonb, timestamptz, bigint, double precision
+) from public, anon, authenticated;
+grant execute on function public.store_creator_posts(
+  text, text, jsonb, timestamptz, bigint, double precision
+) to service_role;
+
 create function public.settle_posts_lookup(
   p_request_id text, p_platform text, p_handle text, p_data jsonb, p_fetched_at timestamptz,
   p_followers bigint, p_avg_views double precision
@@ -240,13 +270,8 @@ begin
   if not found then
     return false;
   end if;
-  insert into public.creator_posts as c (platform, handle, data, fetched_at)
-  values (p_platform, p_handle, p_data, p_fetched_at)
-  on conflict (platform, handle) do update
-    set data = excluded.data, fetched_at = excluded.fetched_at
-    where c.fetched_at <= excluded.fetched_at;
-  perform public.record_creator_growth(
-    p_platform, p_handle, p_fetched_at, p_followers, null, null, null, p_avg_views);
+  perform public.store_creator_posts(
+    p_platform, p_handle, p_data, p_fetched_at, p_followers, p_avg_views);
   return true;
 end
 $$;
@@ -322,3 +347,39 @@ grant execute on function public.settle_posts_lookup(
 ) to service_role;
 grant execute on function public.settle_creator_lookup(text) to service_role;
 grant execute on function private.json_count(jsonb) to service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- Batch jobs with "include": ["profile", "posts"]: priced and refunded per part.
+alter table public.jobs
+  add column include text[] not null default '{profile}'
+    check (cardinality(include) between 1 and 2 and include <@ array['profile', 'posts']::text[]),
+  add column profile_cost integer not null default 1 check (profile_cost >= 0),
+  add column posts_cost integer not null default 0 check (posts_cost >= 0);
+comment on column public.jobs.include is
+  'Parts looked up for every URL: profile and/or posts (POST /v1/jobs/create "include").';
+comment on column public.jobs.profile_cost is
+  'Credits per item for the profile part (0 when not included); refunded when that part fails.';
+comment on column public.jobs.posts_cost is
+  'Credits per item for the posts part (POSTS_COST when included, else 0); refunded when that '
+  'part fails or finds no posts.';
+comment on column public.jobs.credits_charged is
+  'Credits reserved at creation: (profile_cost + posts_cost) per accepted URL.';
+
+alter table public.job_items
+  add column posts jsonb,
+  add column posts_error_code text,
+  add column posts_error_message text;
+comment on column public.job_items.posts is
+  'The posts part''s answer (as GET /v1/creators/posts data, newest 12 posts) when it succeeded.';
+comment on column public.job_items.posts_error_code is
+  'Why the posts part failed (its credits refunded): posts_not_available, no_posts, or an '
+  'upstream error code.';
+comment on column public.job_items.posts_error_message is 'Message of posts_error_code.';
+-- An item succeeds when any included part succeeded (was: when it had a profile).
+alter table public.job_items drop constraint job_items_check;
+alter table public.job_items add constraint job_items_result_check
+  check ((status = 'succeeded') = (profile is not null or posts is not null));
+comment on table public.jobs is
+  'Batch lookups (POST /v1/jobs/create): (profile_cost + posts_cost) credits per URL reserved up '
+  'front; each failed part of an item, and each cancelled item, refunded once (one refund row per '
+  'item, ref <job id>:<item id>).';
