@@ -29,10 +29,11 @@ from app.scraping.posts import (
     twitch,
     x,
     youtube,
+    youtube_page,
 )
 from app.scraping.posts.aggregates import FORMULAS, aggregate, posts_per_week
 from app.scraping.posts.base import Post
-from app.scraping.sources import youtube_data_api
+from app.scraping.sources import target_of, youtube_data_api
 from app.scraping.sources.base import Credentials, Kind, SourceFailed
 from tests.fixture_server import FIXTURES as PAGES
 from tests.tls_server import FIXTURES as SOURCE_FIXTURES
@@ -42,6 +43,7 @@ POSTS = Path(__file__).resolve().parents[1] / "fixtures" / "posts"
 HOSTS = [
     "public.api.bsky.app",
     "www.googleapis.com",
+    "www.youtube.com",
     "api.x.com",
     "id.twitch.tv",
     "api.twitch.tv",
@@ -388,23 +390,75 @@ def test_youtube_chain_uses_the_key_in_a_header(server):
     assert videos.query["part"] == ["snippet,contentDetails,statistics,liveStreamingDetails"]
 
 
-def test_youtube_without_a_key_has_no_posts_source(server):
-    with pytest.raises(PostsNotAvailable) as caught:
-        lookup_posts("https://www.youtube.com/@x", settings_for(server), 5)
-    assert caught.value.details == {"platform": "youtube"}
-    assert server.seen == []  # nothing was requested
+def test_youtube_without_a_key_reads_the_videos_tab_in_english(server):
+    server.route(
+        "www.youtube.com",
+        "/@ProgrammingKnowledge/videos",
+        Reply(200, (PAGES / "youtube/programmingknowledge-2021.html").read_bytes(), "text/html"),
+    )
+    page = lookup_posts("https://www.youtube.com/@ProgrammingKnowledge", settings_for(server), 5)
+    assert page.source == "page" and len(page.posts) == 5
+    (seen,) = server.requests_to("www.youtube.com")
+    assert seen.query["hl"] == ["en"] and "SOCS=" in seen.headers["cookie"]
 
 
-def test_youtube_quota_exceeded_is_upstream_blocked_and_pauses(server):
+def test_youtube_quota_exceeded_pauses_the_api_and_falls_through_to_the_tab(server):
     # Hand-written: Google's documented 403 quotaExceeded body.
     quota = {
         "error": {"code": 403, "errors": [{"reason": "quotaExceeded", "domain": "youtube.quota"}]}
     }
     server.route("www.googleapis.com", "/youtube/v3/channels", Reply(403, quota))
+    # Hand-written: a consent interstitial with no ytInitialData.
+    server.route(
+        "www.youtube.com",
+        "/@x/videos",
+        Reply(200, b"<html>Before you continue</html>", "text/html"),
+    )
     settings = settings_for(server, youtube_api_key="k")
+    with pytest.raises(UpstreamBlocked) as caught:
+        lookup_posts("https://www.youtube.com/@x", settings, 5)
+    assert [s["reason"] for s in caught.value.details["sources"]] == [
+        "quota_exceeded",
+        "empty_page",
+    ]
+    assert youtube_data_api.PAUSES.paused_for("youtube_data_api") > 0
+    # Paused: the next lookup does not ask the API again.
     with pytest.raises(UpstreamBlocked):
         lookup_posts("https://www.youtube.com/@x", settings, 5)
-    assert youtube_data_api.PAUSES.paused_for("youtube_data_api") > 0
+    assert len(server.requests_to("www.googleapis.com")) == 1
+
+
+def test_youtube_videos_tab_parser():
+    page = youtube_page.parse_page(page_html("youtube/programmingknowledge-2021.html"))
+    first = page.posts[0]
+    assert (first.id, first.views, first.duration_s, first.type) == (
+        "t_xLpJo_35k",
+        1639,
+        27193,
+        "video",
+    )
+    assert first.title.startswith("Adobe After Effects (Basic Course for Beginners)")
+    assert first.published_at is None  # the tab shows only "2 days ago"
+    assert len({p.id for p in page.posts}) == len(page.posts)
+    spanish = youtube_page.parse_page(page_html("youtube/onemedia-2024.html"))
+    assert spanish.posts[0].views == 127696  # "127.696 visualizaciones"
+    result = aggregate("youtube", page.posts, None)
+    assert result["avg_views"] is not None and result["engagement_rate"] is None
+    with pytest.raises(SourceFailed) as caught:
+        youtube_page.parse_page("<html>consent</html>")
+    assert caught.value.kind is Kind.REFUSED
+
+
+@pytest.mark.parametrize(
+    ("url", "tab"),
+    [
+        ("https://www.youtube.com/@mkbhd", "https://www.youtube.com/@mkbhd/videos"),
+        ("https://youtube.com/channel/UCabc", "https://www.youtube.com/channel/UCabc/videos"),
+        ("https://www.youtube.com/watch?v=x", None),
+    ],
+)
+def test_youtube_videos_tab_url(url, tab):
+    assert youtube_page.videos_url(target_of(url)) == tab
 
 
 def test_instagram_login_wall_falls_through_to_the_page(server):
@@ -515,9 +569,11 @@ def test_catalogue_marks_availability():
     listing = posts_catalogue(Credentials())
     assert set(listing) == set(POSTS_CHAINS)
     assert listing["bluesky"]["available"] is True
-    assert listing["youtube"]["available"] is False  # needs YOUTUBE_API_KEY
+    assert listing["youtube"]["available"] is True  # the videos tab needs no key
+    assert [s["active"] for s in listing["youtube"]["sources"]] == [False, True]
     assert listing["instagram"]["sources"][0]["name"] == "instagram_web_api"
-    assert posts_catalogue(Credentials(youtube_api_key="k"))["youtube"]["available"] is True
+    assert posts_catalogue(Credentials())["x"]["available"] is False  # needs X_BEARER_TOKEN
+    assert posts_catalogue(Credentials(x_bearer_token="t"))["x"]["available"] is True
 
 
 def test_fixture_files_are_documented():

@@ -21,6 +21,7 @@ from app.scraping.posts.tiktok import TikTokPage
 from app.scraping.posts.twitch import TwitchPosts
 from app.scraping.posts.x import XPosts
 from app.scraping.posts.youtube import YouTubePosts
+from app.scraping.posts.youtube_page import YouTubeVideosPage
 from app.scraping.sources import target_of
 from app.scraping.sources.base import Credentials
 from app.scraping.sources.chain import credentials_of
@@ -38,7 +39,7 @@ __all__ = [
 
 #: platform -> its posts sources, in the order they are tried.
 POSTS_CHAINS: dict[str, tuple[PostsSource, ...]] = {
-    "youtube": (YouTubePosts(),),
+    "youtube": (YouTubePosts(), YouTubeVideosPage()),
     "instagram": (InstagramWebApi(), InstagramPage()),
     "bluesky": (BlueskyPosts(),),
     "mastodon": (MastodonPosts(),),

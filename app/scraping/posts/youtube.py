@@ -15,7 +15,7 @@ Needs ``YOUTUBE_API_KEY`` (sent in the ``X-Goog-Api-Key`` header, never in a URL
    ``video``. A video missing from the answer keeps null metrics.
 
 YouTube shows no shares. Errors as the profile source (``quotaExceeded`` pauses it until
-midnight Pacific time). Without a key there is no posts source for YouTube.
+midnight Pacific time, and the videos tab is read instead: ``youtube_page``).
 """
 
 from __future__ import annotations
