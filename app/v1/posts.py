@@ -270,7 +270,17 @@ class HistoryResponse(BaseModel):
 
 @bp.get(
     "/history",
-    responses={200: HistoryResponse, **error_responses(*API_KEY_ERRORS, *_UPSTREAM[:3])},
+    responses={
+        200: HistoryResponse,
+        **error_responses(
+            *API_KEY_ERRORS,
+            UrlNotAllowed,
+            InsufficientCredits,
+            AccountSuspended,
+            IdempotencyConflict,
+            IdempotencyInProgress,
+        ),
+    },
 )
 @api_key_required(cost=None)
 @idempotent
@@ -284,7 +294,8 @@ def get_history(query: HistoryQuery):
 
     Errors: 400 `validation_error` (also a bad `cursor`, or `since` not before `until`), 400
     `url_not_allowed`, 401 `invalid_api_key`, 402 `insufficient_credits`, 403
-    `account_suspended`, 409 `idempotency_conflict`, 429 `rate_limited`.
+    `account_suspended`, 409 `idempotency_conflict`, 409 `idempotency_in_progress`, 429
+    `rate_limited`.
     """
     config = current_app.config
     url = _target_url(query)  # type: ignore[arg-type]

@@ -581,3 +581,16 @@ def test_fixture_files_are_documented():
     for path in POSTS.rglob("*"):
         if path.is_file() and path.name != "README.md":
             assert str(path.relative_to(POSTS)) in readme, path
+
+
+def test_twitch_bad_client_is_refused_and_blocked(server):
+    # Hand-written: Twitch's documented 400 body for an unknown client id.
+    server.route(
+        "id.twitch.tv", "/oauth2/token", Reply(400, {"status": 400, "message": "invalid client"})
+    )
+    settings = settings_for(server, twitch_client_id="bad", twitch_client_secret="bad")
+    with pytest.raises(UpstreamBlocked) as caught:
+        lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
+    assert caught.value.details["sources"][0]["reason"] == "invalid_client"
+    (token,) = server.requests_to("id.twitch.tv")
+    assert b"client_secret=bad" in token.body and "bad" not in json.dumps(caught.value.details)

@@ -95,7 +95,10 @@ class TwitchPosts(PostsSource):
         )
         token = text(dig(json_body(response), "access_token")) if response.status == 200 else None
         if token is None:
-            raise status_failure(response.status if response.status != 200 else 401)
+            # Twitch answers a bad client id or secret with 400/401/403: a refusal, not a fault.
+            if response.status in (200, 400, 401, 403):
+                raise SourceFailed(Kind.REFUSED, "invalid_client")
+            raise status_failure(response.status)
         headers = {"Client-Id": credentials.twitch_client_id, "Authorization": f"Bearer {token}"}
         login = target.segments[0].lower()
         response = client.request(f"{API}/users?login={quote(login, safe='')}", headers=headers)
