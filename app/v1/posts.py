@@ -34,8 +34,8 @@ from app.scraping.fetch import (
     UrlNotAllowed,
 )
 from app.scraping.posts import Post, PostsNotAvailable, chain_for
-from app.scraping.urls import identify
-from app.security import api_key_required
+from app.scraping.urls import CreatorRef, identify
+from app.security import Principal, api_key_required
 from app.v1.creators import MAX_URL_LENGTH, Platform, ProfileQuery, _principal, _target_url
 
 bp = resource_blueprint(
@@ -192,7 +192,9 @@ def get_posts(query: PostsQuery):
     }
 
 
-def _refunded(principal, ref, result: posts_service.PostsResult) -> dict[str, Any]:
+def _refunded(
+    principal: Principal, ref: CreatorRef, result: posts_service.PostsResult
+) -> dict[str, Any]:
     """Refund a posts call that found no posts, and answer with the empty list."""
     with db.connection() as conn:
         refunded = profiles.refund_lookup(conn, principal.ref)
