@@ -159,6 +159,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROFILE_COST": _int(env, "PROFILE_COST", 1, minimum=1),
         "PROFILE_CACHE_HIT_COST": _int(env, "PROFILE_CACHE_HIT_COST", 1),
         "IDEMPOTENCY_TTL": _int(env, "IDEMPOTENCY_TTL", 86400, minimum=60),
+        # -- posts and growth history (issue 12) --
+        "POSTS_COST": _int(env, "POSTS_COST", 2, minimum=1),
+        "POSTS_CACHE_TTL": _int(env, "POSTS_CACHE_TTL", 21600),
+        "HISTORY_COST": _int(env, "HISTORY_COST", 1, minimum=1),
         # A paid lookup not settled FETCH_DEADLINE + this many seconds after its charge is an
         # orphan (its process died) and is refunded by the sweep.
         "LOOKUP_ORPHAN_GRACE": _int(env, "LOOKUP_ORPHAN_GRACE", 60, minimum=1),

@@ -34,6 +34,8 @@ EXTRA_TABLES_TO_CLEAN: list[str] = [
     "public.creator_profiles",
     "public.creator_profile_snapshots",
     "public.stripe_fulfilment_alerts",
+    "public.creator_posts",
+    "public.creator_growth_snapshots",
     "private.idempotency_keys",
     "public.stripe_events",
     "private.host_politeness",

@@ -27,6 +27,7 @@ def job_summary(job: dict[str, Any], deliveries: list[dict[str, Any]] | None = N
             "pending": total - done,
         },
         "progress": round(100.0 * done / total, 1) if total else 100.0,
+        "include": job.get("include") or ["profile"],
         "credits_charged": job["credits_charged"],
         "credits_refunded": job["credits_refunded"],
         "created_at": job["created_at"],

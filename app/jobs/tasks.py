@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from app import profiles
 from app.errors import ApiError
-from app.jobs import signing
+from app.jobs import parts, signing
 from app.jobs.politeness import PoliteHosts
 from app.jobs.summary import job_summary
 from app.queries import jobs as queries
@@ -147,12 +147,15 @@ def process_item(rt: Runtime, item_id: int, task_id: int) -> str:
             return "skipped"
         if item["task_id"] != task_id or item["job_status"] == "cancelled":
             return "skipped"
-        hit = profiles.cached(conn, identify(item["url"]), config["PROFILE_CACHE_TTL"])
-        if hit is not None:
-            if queries.start_item(conn, item_id, task_id) is None:
-                return "skipped"
-            queries.finish_item(conn, item_id, "succeeded", profile=hit.data, cached=True)
-            return "succeeded"
+        wants_profile = "profile" in item["include"]
+        ttl = config["PROFILE_CACHE_TTL"] if wants_profile else 0
+        hit = profiles.cached(conn, identify(item["url"]), ttl)
+        quick = hit is not None or not wants_profile  # nothing to fetch for the profile part
+        if quick and queries.start_item(conn, item_id, task_id) is None:
+            return "skipped"
+    if quick:
+        return parts.finish(rt, item, profile=hit.data if hit else None, cached=hit is not None)
+    with rt.pool.connection() as conn:
         wait = _polite_start(conn, item["host"], config["JOBS_HOST_SPACING_MS"])
     if wait > 0:
         time.sleep(wait)  # bounded: at most JOBS_HOST_CONCURRENCY x the spacing
@@ -161,26 +164,25 @@ def process_item(rt: Runtime, item_id: int, task_id: int) -> str:
     if started is None:
         return "skipped"  # cancelled meanwhile
     if started["attempts"] > config["JOBS_MAX_ATTEMPTS"]:
-        return _fail(rt, item_id, "internal_error", "The item could not be processed.", {})
+        return _fail(rt, item, "internal_error", "The item could not be processed.", {})
     try:
         result = profiles.scrape(started["url"], rt.fetch_settings)
     except UpstreamBlocked as err:
         if err.details.get("reason") == "status_429":
             _back_off(rt, started, err)
-        return _fail(rt, item_id, err.code, err.message, err.details)
+        return _fail(rt, item, err.code, err.message, err.details)
     except ApiError as err:
-        return _fail(rt, item_id, err.code, err.message, err.details)
+        return _fail(rt, item, err.code, err.message, err.details)
     except Exception:
         if started["attempts"] >= config["JOBS_MAX_ATTEMPTS"]:
             log.exception("job item %s failed on its last attempt", item_id)
-            return _fail(rt, item_id, "internal_error", "The item could not be processed.", {})
+            return _fail(rt, item, "internal_error", "The item could not be processed.", {})
         with rt.pool.connection() as conn:
             queries.requeue_item(conn, item_id)
         raise
     with rt.pool.connection() as conn:
         profiles.store(conn, started["url"], result)
-        queries.finish_item(conn, item_id, "succeeded", profile=result.data, cached=False)
-    return "succeeded"
+    return parts.finish(rt, item, profile=result.data, cached=False)
 
 
 def _polite_start(conn: Any, host: str, spacing_ms: int) -> float:
@@ -210,17 +212,11 @@ def _back_off(rt: Runtime, item: dict[str, Any], err: UpstreamBlocked) -> None:
     raise Reschedule(delay, f"{item['host']} answered 429")
 
 
-def _fail(rt: Runtime, item_id: int, code: str, message: str, details: dict[str, Any]) -> str:
-    with rt.pool.connection() as conn:
-        queries.finish_item(
-            conn,
-            item_id,
-            "failed",
-            error_code=code,
-            error_message=message,
-            error_details=json.loads(json.dumps(details, default=str)),
-        )
-    return "failed"
+def _fail(
+    rt: Runtime, item: dict[str, Any], code: str, message: str, details: dict[str, Any]
+) -> str:
+    """The profile part failed: finish the item (its posts part may still succeed)."""
+    return parts.finish(rt, item, error=(code, message, details))
 
 
 # --- deliver_webhook ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ FINAL_JOB_STATES = ("completed", "failed", "cancelled")
 _JOB_COLUMNS = sql.SQL(
     "id, seq, user_id, api_key_id, status, charge_ref, items_total, items_succeeded, items_failed,"
     " items_cancelled, credits_charged, credits_refunded, webhook_url, created_at, started_at,"
-    " cancelled_at, finished_at"
+    " cancelled_at, finished_at, include, profile_cost, posts_cost"
 )
 
 
@@ -98,15 +98,21 @@ def create_job(
     webhook_url: str | None,
     webhook_secret: str | None,
     host_concurrency: int,
+    include: Sequence[str] = ("profile",),
+    profile_cost: int = 1,
+    posts_cost: int = 0,
 ) -> dict[str, Any]:
     """Insert a job, its items (one per URL, in order) and their queue tasks. Run it inside the
-    transaction that reserved ``len(urls)`` credits under ``charge_ref``. Returns the job row."""
+    transaction that reserved ``len(urls) * (profile_cost + posts_cost)`` credits under
+    ``charge_ref``. Returns the job row."""
     job = conn.execute(
         sql.SQL(
             "with j as ("
             "  insert into public.jobs (user_id, api_key_id, charge_ref, items_total,"
-            "                           credits_charged, webhook_url)"
-            "  values (%(user)s, %(key)s, %(ref)s, %(n)s, %(n)s, %(url)s) returning {cols}),"
+            "                           credits_charged, webhook_url, include, profile_cost,"
+            "                           posts_cost)"
+            "  values (%(user)s, %(key)s, %(ref)s, %(n)s, %(credits)s, %(url)s, %(include)s,"
+            "          %(profile_cost)s, %(posts_cost)s) returning {cols}),"
             " s as (insert into private.job_webhook_secrets (job_id, secret)"
             "       select j.id, %(secret)s::text from j where %(secret)s::text is not null)"
             " select * from j"
@@ -116,8 +122,12 @@ def create_job(
             "key": api_key_id,
             "ref": charge_ref,
             "n": len(urls),
+            "credits": len(urls) * (profile_cost + posts_cost),
             "url": webhook_url,
             "secret": webhook_secret,
+            "include": list(include),
+            "profile_cost": profile_cost,
+            "posts_cost": posts_cost,
         },
     ).fetchone()
     items = conn.execute(
@@ -187,7 +197,8 @@ def list_items(
     """Up to ``limit`` items of a job in URL order, with ``id > after_id`` if given."""
     return conn.execute(
         "select id, position, url, status, attempts, profile, cached, error_code, error_message,"
-        "       error_details, started_at, finished_at"
+        "       error_details, started_at, finished_at, posts, posts_error_code,"
+        "       posts_error_message"
         "  from public.job_items"
         " where job_id = %(job)s and (%(after)s::bigint is null or id > %(after)s)"
         " order by id limit %(limit)s",
@@ -231,9 +242,9 @@ def cancel_job(
     conn: psycopg.Connection, job_id: UUID | str, user_id: UUID | str
 ) -> dict[str, Any] | None:
     """Cancel a user's job: its queued items become ``cancelled`` and are refunded (one
-    ``refund_credits(charge_ref, 1, '<job>:<item>')`` each), their queue tasks are cancelled;
-    items already running finish normally. Returns the job row (unchanged if it was already
-    final), or None if the user has no such job."""
+    ``refund_credits(charge_ref, profile_cost + posts_cost, '<job>:<item>')`` each), their
+    queue tasks are cancelled; items already running finish normally. Returns the job row
+    (unchanged if it was already final), or None if the user has no such job."""
     with conn.transaction():
         job = conn.execute(
             sql.SQL(
@@ -252,8 +263,13 @@ def cancel_job(
         refunded = conn.execute(
             "select coalesce(sum(r.refunded), 0)::integer as refunded"
             "  from unnest(%(ids)s::bigint[]) as i(id),"
-            "       lateral public.refund_credits(%(ref)s, 1, %(job)s || ':' || i.id) as r",
-            {"ids": ids, "ref": job["charge_ref"], "job": str(job_id)},
+            "       lateral public.refund_credits(%(ref)s, %(price)s, %(job)s || ':' || i.id) as r",
+            {
+                "ids": ids,
+                "ref": job["charge_ref"],
+                "price": job["profile_cost"] + job["posts_cost"],
+                "job": str(job_id),
+            },
         ).fetchone()["refunded"]
         conn.execute(
             "select procrastinate.procrastinate_cancel_job_v1(t, false, false)"
@@ -279,7 +295,7 @@ def get_item(conn: psycopg.Connection, item_id: int) -> dict[str, Any] | None:
     """An item with its job's status (None if it no longer exists)."""
     return conn.execute(
         "select i.id, i.job_id, i.position, i.url, i.host, i.status, i.attempts, i.task_id,"
-        "       j.status as job_status"
+        "       j.status as job_status, j.include, j.profile_cost, j.posts_cost"
         "  from public.job_items i join public.jobs j on j.id = i.job_id where i.id = %s",
         (item_id,),
     ).fetchone()
@@ -323,11 +339,17 @@ def finish_item(
     error_code: str | None = None,
     error_message: str | None = None,
     error_details: dict[str, Any] | None = None,
+    posts: dict[str, Any] | None = None,
+    posts_error_code: str | None = None,
+    posts_error_message: str | None = None,
+    refund: int | None = None,
 ) -> dict[str, Any] | None:
     """Move an item to ``succeeded`` or ``failed``, once: an item already final is left alone
-    (returns None), so a redelivered task changes nothing. A failed item refunds its credit with
-    ``refund_credits(charge_ref, 1, '<job>:<item>')`` in the same transaction (the refund ref
-    makes it exactly-once even beyond this check). Returns the updated job row."""
+    (returns None), so a redelivered task changes nothing. ``refund`` credits (default: the
+    item's whole price when it failed, else none; a succeeded item whose posts part failed
+    refunds that part) go back with ``refund_credits(charge_ref, refund, '<job>:<item>')`` in
+    the same transaction (the refund ref makes it exactly-once even beyond this check).
+    Returns the updated job row."""
     if status not in ("succeeded", "failed"):
         raise ValueError(f"not a final item status: {status}")
     with conn.transaction():
@@ -344,7 +366,8 @@ def finish_item(
             "update public.job_items"
             "   set status = %(status)s, profile = %(profile)s, cached = %(cached)s,"
             "       error_code = %(code)s, error_message = %(message)s,"
-            "       error_details = %(details)s,"
+            "       error_details = %(details)s, posts = %(posts)s,"
+            "       posts_error_code = %(posts_code)s, posts_error_message = %(posts_message)s,"
             "       started_at = coalesce(started_at, now()), finished_at = now()"
             " where id = %(id)s and status in ('queued', 'running')"
             " returning id",
@@ -356,14 +379,19 @@ def finish_item(
                 "code": error_code,
                 "message": error_message,
                 "details": Jsonb(error_details) if error_details is not None else None,
+                "posts": Jsonb(posts) if posts is not None else None,
+                "posts_code": posts_error_code,
+                "posts_message": posts_error_message,
             },
         ).fetchone()
         if item is None:
             return None
+        if refund is None:
+            refund = job["profile_cost"] + job["posts_cost"] if status == "failed" else 0
         refunded = 0
-        if status == "failed":
-            refund = credit_queries.refund(conn, job["charge_ref"], 1, f"{job['id']}:{item_id}")
-            refunded = refund["refunded"]
+        if refund > 0:
+            ref = f"{job['id']}:{item_id}"
+            refunded = credit_queries.refund(conn, job["charge_ref"], refund, ref)["refunded"]
         job = conn.execute(
             sql.SQL(
                 "update public.jobs"

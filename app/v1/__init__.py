@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, OpenAPI
 
-from app.v1 import auth, billing, creators, credits, jobs, keys, platforms, system
+from app.v1 import auth, billing, creators, credits, jobs, keys, platforms, posts, system
 
 
 def register(app: OpenAPI) -> None:
@@ -12,6 +12,7 @@ def register(app: OpenAPI) -> None:
     v1 = APIBlueprint("v1", __name__, url_prefix="/v1")
     v1.register_api(creators.bp)
     v1.register_api(platforms.bp)
+    v1.register_api(posts.bp)
     v1.register_api(credits.bp)
     v1.register_api(auth.bp)
     v1.register_api(keys.bp)

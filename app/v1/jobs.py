@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 ItemStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Part = Literal["profile", "posts"]
 HARD_MAX_URLS = 10_000  # no server accepts more; the OpenAPI maxItems is max_urls() (app.spec)
 
 
@@ -101,6 +102,14 @@ class CreateJobBody(BaseModel):
         None,
         max_length=MAX_URL_LENGTH,
         description="Public https URL that receives the signed job summary when the job ends.",
+    )
+    include: list[Part] = Field(
+        ["profile"],
+        min_length=1,
+        max_length=2,
+        description="What to look up for every URL: `profile` (1 credit) and/or `posts` "
+        "(`POSTS_COST`, 2 credits: the newest 12 posts and their aggregates, as "
+        "`GET /v1/creators/posts`). Each part is refunded when it fails.",
     )
 
 
@@ -155,7 +164,10 @@ class Job(BaseModel):
     )
     counts: JobCounts
     progress: float = Field(description="Percent of items in a final state (0-100).")
-    credits_charged: int = Field(description="Credits reserved: one per accepted URL.")
+    include: list[Part] = Field(description="The parts looked up for every URL.")
+    credits_charged: int = Field(
+        description="Credits reserved: the price of the included parts per accepted URL."
+    )
     credits_refunded: int = Field(description="Credits given back for failed/cancelled items.")
     created_at: datetime
     started_at: datetime | None
@@ -217,11 +229,23 @@ class ItemError(BaseModel):
 
 class JobResult(BaseModel):
     url: str
-    status: ItemStatus
+    status: ItemStatus = Field(description="succeeded when any included part succeeded.")
     attempts: int
     profile: dict[str, Any] | None = Field(description="The CreatorProfile (succeeded items).")
     cached: bool | None
-    error: ItemError | None
+    error: ItemError | None = Field(
+        description="Why the item failed (the profile part's error, or the posts part's when "
+        "only posts were included)."
+    )
+    posts: dict[str, Any] | None = Field(
+        None,
+        description="With `include` posts: the `GET /v1/creators/posts` data (12 newest posts).",
+    )
+    posts_error: ItemError | None = Field(
+        None,
+        description="Why the posts part failed (refunded): posts_not_available, no_posts, or "
+        "an upstream error code.",
+    )
     finished_at: datetime | None
 
 
@@ -290,10 +314,11 @@ def create_job(body: CreateJobBody):
     """Start a batch job: look up many creator profiles in the background.
 
     Every URL is validated first: malformed or non-public ones are listed in `rejected` and not
-    charged; duplicates are dropped. One credit per accepted URL is reserved at once (one ledger
-    row, ref = this request id); each item that fails is refunded (one ledger row per item), so
-    you pay for the profiles you get. Poll `GET /v1/jobs/get`, read `GET /v1/jobs/results`, or
-    pass `webhook_url` to be called when the job ends. Supports `Idempotency-Key`.
+    charged; duplicates are dropped. The price of the `include`d parts (profile 1 credit, posts
+    `POSTS_COST`) per accepted URL is reserved at once (one ledger row, ref = this request id);
+    every part that fails is refunded (one ledger row per item), so you pay for what you get.
+    Poll `GET /v1/jobs/get`, read `GET /v1/jobs/results`, or pass `webhook_url` to be called
+    when the job ends. Supports `Idempotency-Key`.
 
     Errors: 400 `validation_error` (no URLs, more than JOBS_MAX_URLS, every URL invalid:
     `details.fields` names each bad item as `urls[<index>]`; a bad `webhook_url`), 401
@@ -324,9 +349,13 @@ def create_job(body: CreateJobBody):
             },
         )
     secret = signing.new_secret() if webhook_url else None
+    include = sorted(set(body.include), key=["profile", "posts"].index)
+    profile_cost = 1 if "profile" in include else 0
+    posts_cost = config["POSTS_COST"] if "posts" in include else 0
     try:
         with db.connection() as conn, conn.transaction():
-            principal = charge(len(accepted), conn)  # commits only together with the job
+            # commits only together with the job
+            principal = charge(len(accepted) * (profile_cost + posts_cost), conn)
             job = queries.create_job(
                 conn,
                 user_id=principal.user_id,
@@ -337,6 +366,9 @@ def create_job(body: CreateJobBody):
                 webhook_url=webhook_url,
                 webhook_secret=secret,
                 host_concurrency=config["JOBS_HOST_CONCURRENCY"],
+                include=include,
+                profile_cost=profile_cost,
+                posts_cost=posts_cost,
             )
     except _QUEUE_MISSING as exc:  # the charge rolled back with the transaction
         log.error("job queue schema missing (run `flask --app wsgi db migrate`): %s", exc.sqlstate)
@@ -404,6 +436,16 @@ def get_results(query: ResultsQuery):
                     "details": r["error_details"],
                 }
                 if r["error_code"]
+                else None
+            ),
+            "posts": r["posts"],
+            "posts_error": (
+                {
+                    "code": r["posts_error_code"],
+                    "message": r["posts_error_message"],
+                    "details": None,
+                }
+                if r["posts_error_code"]
                 else None
             ),
             "finished_at": r["finished_at"],

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from app.openapi import resource_blueprint
 from app.profiles import fetch_settings
+from app.scraping.posts import posts_catalogue
 from app.scraping.sources import catalogue
 
 bp = resource_blueprint(
@@ -38,9 +39,25 @@ class SourceInfo(BaseModel):
     )
 
 
+class PostsSourceInfo(BaseModel):
+    name: str = Field(description="Source name as in the posts answer's `source`.")
+    endpoint: str = Field(description="What the source requests.")
+    credentials: list[str] = Field(description="Server settings the source needs (empty: none).")
+    active: bool = Field(description="True when this server has the credentials.")
+
+
+class PostsInfo(BaseModel):
+    available: bool = Field(
+        description="True when `GET /v1/creators/posts` works for this platform here; false "
+        "answers 404 `posts_not_available` (not charged)."
+    )
+    sources: list[PostsSourceInfo] = Field(description="Posts sources in the order tried.")
+
+
 class PlatformInfo(BaseModel):
     platform: str = Field(description="Platform name as in `CreatorProfile.platform`.")
     sources: list[SourceInfo] = Field(description="Sources in the order they are tried.")
+    posts: PostsInfo = Field(description="Whether recent posts are available, and from where.")
 
 
 class PlatformsMeta(BaseModel):
@@ -56,7 +73,13 @@ class PlatformsResponse(BaseModel):
 def list_platforms():
     """Every supported platform with its sources in the order a lookup tries them, whether
     each source is active on this server (its credentials are set) and the fields it gives,
-    exact or rounded. Free; no API key needed. Errors: 429 `rate_limited` only.
+    exact or rounded; and whether recent posts (`GET /v1/creators/posts`) are available.
+    Free; no API key needed. Errors: 429 `rate_limited` only.
     """
     credentials = fetch_settings(current_app.config).credentials
-    return {"data": catalogue(credentials), "meta": {"request_id": g.request_id}}
+    posts = posts_catalogue(credentials)
+    none = {"available": False, "sources": []}
+    data = [
+        {**entry, "posts": posts.get(entry["platform"], none)} for entry in catalogue(credentials)
+    ]
+    return {"data": data, "meta": {"request_id": g.request_id}}
