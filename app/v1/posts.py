@@ -302,7 +302,7 @@ def get_history(query: HistoryQuery):
     config = current_app.config
     url = _target_url(query)  # type: ignore[arg-type]
     ref = identify(url)
-    after_s = decode_cursor(query.cursor)
+    after = _cursor_time(decode_cursor(query.cursor))
     since, until = _aware(query.since), _aware(query.until)
     if since and until and since >= until:
         raise ValidationFailed(
@@ -328,7 +328,7 @@ def get_history(query: HistoryQuery):
                 ref.handle,
                 since=since,
                 until=until,
-                after=datetime.fromtimestamp(after_s, UTC) if after_s else None,
+                after=after,
                 limit=query.limit + 1,
             )
             change = history_queries.followers_30d(conn, ref.platform, ref.handle, until)
@@ -362,6 +362,19 @@ def get_history(query: HistoryQuery):
             "next_cursor": next_cursor,
         },
     }
+
+
+def _cursor_time(seconds: int | None) -> datetime | None:
+    """The hour bucket a history cursor names (seconds since the epoch, UTC); raises 400
+    ``validation_error`` on ``cursor`` when it is outside the dates Python can represent."""
+    if not seconds:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValidationFailed(
+            details={"fields": [{"field": "cursor", "message": "Invalid cursor."}]}
+        ) from None
 
 
 def _aware(value: datetime | None) -> datetime | None:
