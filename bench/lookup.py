@@ -20,6 +20,7 @@ import time
 
 import psycopg
 
+from app.queries import keys as key_queries
 from app.security import generate_api_key
 from bench import _pg
 from bench.api import seed_cached_profile
@@ -82,10 +83,7 @@ def main() -> None:
                     "insert into auth.users (email) values (%s) returning id",
                     (f"bench{n}@example.com",),
                 ).fetchone()[0]
-                conn.execute(
-                    "insert into public.api_keys (user_id, key_hash, prefix) values (%s, %s, %s)",
-                    (user_id, new_key.key_hash, new_key.prefix),
-                )
+                key_queries.insert(conn, user_id, "bench", new_key.key_hash, new_key.prefix)
                 seed_cached_profile(conn, user_id)
                 key_hashes.append(new_key.key_hash)
         print(f"cached lookup, SQL only, {args.seconds:.0f} s per variant")

@@ -151,7 +151,7 @@ def test_pg_prove_passes_every_pgtap_file_on_default_settings(cluster):
 
     assert result.returncode == 0, result.stdout + result.stderr
     expected = sum(planned_tests(p) for p in TEST_FILES)
-    assert expected == 192
+    assert expected == 236
     assert f"Files={len(TEST_FILES)}, Tests={expected}," in result.stdout
     assert result.stdout.rstrip().endswith("Result: PASS")
     with _connect(cluster) as conn:

@@ -16,6 +16,7 @@ SECTION = README.split("## The browser SDK path (supabase-js)", 1)[-1].split("\n
 JS_BLOCKS = re.findall(r"```(?:js|javascript|ts)\n(.*?)```", README, re.DOTALL)
 SECRET_LIKE = re.compile(r"hash|secret|password|token")
 FILTER_METHODS = r"eq|neq|gt|gte|lt|lte|in|is|like|ilike|order|match"
+EMBED = re.compile(r"(\w+)\(([^()]*)\)")  # a resource embedded in a select: relation(columns)
 
 
 def _statements(block: str) -> list[str]:
@@ -30,8 +31,26 @@ def _statements(block: str) -> list[str]:
     return statements
 
 
+def _columns(selected: str) -> set[str]:
+    """The columns of a select list (``*`` included), without its embedded resources."""
+    return {c.strip() for c in EMBED.sub("", selected).split(",") if c.strip()}
+
+
+def sdk_embeds() -> set[tuple[str, str]]:
+    """``{(relation, embedded relation)}`` of the README's selects, e.g.
+    ``.from('a').select('*, b(x)')`` gives ``('a', 'b')``."""
+    embeds = set()
+    for block in JS_BLOCKS:
+        for statement in _statements(block):
+            for match in re.finditer(r"\.from\('(\w+)'\)", statement):
+                for selected in re.findall(r"\.select\('([^']*)'\)", statement[match.end() :]):
+                    embeds.update((match.group(1), e) for e, _ in EMBED.findall(selected))
+    return embeds
+
+
 def sdk_uses() -> dict[str, set[str]]:
-    """``{relation: columns}`` used by the README's JS examples (``*`` for ``select('*')``)."""
+    """``{relation: columns}`` used by the README's JS examples (``*`` for ``select('*')``),
+    embedded relations included."""
     uses: dict[str, set[str]] = {}
     for block in JS_BLOCKS:
         for statement in _statements(block):
@@ -39,7 +58,9 @@ def sdk_uses() -> dict[str, set[str]]:
                 columns = uses.setdefault(match.group(1), set())
                 chain = statement[match.end() :]
                 for selected in re.findall(r"\.select\('([^']*)'\)", chain):
-                    columns.update(c.strip() for c in selected.split(",") if c.strip())
+                    columns.update(_columns(selected))
+                    for embedded, embedded_columns in EMBED.findall(selected):
+                        uses.setdefault(embedded, set()).update(_columns(embedded_columns))
                 columns.update(re.findall(rf"\.(?:{FILTER_METHODS})\('(\w+)'", chain))
             for table, column in re.findall(r"table: '(\w+)'(?:, filter: `(\w+)=)?", statement):
                 uses.setdefault(table, set()).update([column] if column else [])
@@ -59,9 +80,15 @@ def test_the_section_shows_the_sdk_path_end_to_end():
     # read balance and usage, list keys with status, watch a job
     assert {"credit_balances", "daily_usage", "api_key_status", "jobs", "job_items"} <= set(uses)
     assert "status" in uses["api_key_status"] or "*" in uses["api_key_status"]
+    # their own lookup history, select('*'), with the profile each lookup returned
+    assert "*" in uses["creator_lookups"]
+    assert ("creator_lookups", "creator_profile_snapshots") in sdk_embeds()
+    assert "creator_profiles" not in uses  # never the cache
     assert "postgres_changes" in code and ".subscribe()" in code
     assert section_relations() == [
         "api_key_status",
+        "creator_lookups",
+        "creator_profile_snapshots",
         "credit_balances",
         "credit_ledger",
         "credit_packs",
@@ -82,6 +109,18 @@ def test_every_example_column_exists_and_is_readable(db, relation, columns):
         (f"public.{relation}",),
     ).fetchall()
     assert set(explicit) <= {r["attname"] for r in found}, relation
+
+
+@pytest.mark.parametrize(("relation", "embedded"), sorted(sdk_embeds()))
+def test_every_embed_follows_a_foreign_key(db, relation, embedded):
+    """PostgREST embeds a relation only along a foreign key between the two."""
+    found = db.execute(
+        "select 1 from pg_catalog.pg_constraint where contype = 'f'"
+        " and ((conrelid = %(a)s::regclass and confrelid = %(b)s::regclass)"
+        "   or (conrelid = %(b)s::regclass and confrelid = %(a)s::regclass))",
+        {"a": f"public.{relation}", "b": f"public.{embedded}"},
+    ).fetchall()
+    assert len(found) == 1, (relation, embedded)
 
 
 @pytest.mark.parametrize("relation", section_relations())

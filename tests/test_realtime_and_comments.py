@@ -53,7 +53,12 @@ def test_realtime_migration_leaves_a_for_all_tables_publication_alone(db):
 OUR_SCHEMAS = ["public", "private", "admin"]
 # Admin-facing tables whose every column must say what it is, beyond the admin and private
 # schemas (where every column must).
-ADMIN_TABLES = ["public.credit_shortfalls", "public.stripe_disputes", "public.stripe_events"]
+ADMIN_TABLES = [
+    "public.credit_shortfalls",
+    "public.stripe_disputes",
+    "public.stripe_events",
+    "public.stripe_fulfilment_alerts",
+]
 # Columns whose meaning the name says (ids, owners, timestamps of the row itself).
 OBVIOUS = {"id", "user_id", "key_id", "job_id", "created_at", "updated_at"}
 
@@ -91,7 +96,7 @@ def test_every_admin_facing_column_has_a_comment(db):
                                         and not a.attisdropped
          where c.relkind in ('r', 'p', 'v', 'm')
            and (c.relnamespace in ('admin'::regnamespace, 'private'::regnamespace)
-                or c.oid::regclass::text = any(%(tables)s))
+                or c.oid = any(%(tables)s::regclass[]))
            and not (a.attname = any(%(obvious)s))
            and pg_catalog.col_description(c.oid, a.attnum) is null
          order by 1
@@ -110,6 +115,7 @@ def test_every_admin_facing_column_has_a_comment(db):
         ("public.credit_shortfalls", "resolved_at"),
         ("public.stripe_disputes", "suspended"),
         ("public.stripe_events", "outcome = 'unmatched'"),
+        ("public.stripe_fulfilment_alerts", "resolved_at"),
     ],
 )
 def test_admin_objects_say_how_to_use_them(db, relation, words):

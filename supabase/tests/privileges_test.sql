@@ -6,7 +6,7 @@ set local client_min_messages = warning;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(58);
+select plan(83);
 
 -- ---------------------------------------------------------------------------------------------
 -- Functions: nothing for anon or authenticated; the credit functions for service_role.
@@ -22,8 +22,21 @@ select function_privs_are('public', 'refund_credits', array['text'], r, '{}'::te
   from unnest(array['anon', 'authenticated']) as r;
 select function_privs_are('private', f, '{}'::text[], r, '{}'::text[])
   from unnest(array['handle_new_user', 'enforce_api_key_limit', 'apply_api_key_revocation',
-                    'require_api_key_hash']) as f
+                    'require_api_key_hash', 'revocations_take_effect_now']) as f
  cross join unnest(array['anon', 'authenticated']) as r;
+-- The profile-lookup functions (cache read + charge + history, settle, refund, sweep): the
+-- service only.
+select function_privs_are('public', f.name, f.args, r.role, r.privs)
+  from (values
+    ('store_creator_profile', array['text', 'text', 'text', 'jsonb', 'timestamp with time zone']),
+    ('begin_profile_lookup', array['text', 'text', 'text', 'text', 'integer', 'integer', 'integer']),
+    ('settle_profile_lookup',
+     array['text', 'text', 'text', 'text', 'jsonb', 'timestamp with time zone']),
+    ('refund_profile_lookup', array['text']),
+    ('sweep_orphaned_lookups', array['integer', 'integer'])
+  ) as f (name, args)
+ cross join (values ('anon', '{}'::text[]), ('authenticated', '{}'),
+                    ('service_role', array['EXECUTE'])) as r (role, privs);
 
 select function_privs_are('public', 'spend_credits', array['text', 'integer', 'text'], 'service_role', array['EXECUTE']);
 select function_privs_are('public', 'grant_credits', array['uuid', 'integer', 'text', 'text'], 'service_role', array['EXECUTE']);
@@ -62,14 +75,17 @@ select table_privs_are('public', t, 'authenticated', array['SELECT'])
   from unnest(array['profiles', 'credit_balances', 'credit_ledger', 'credit_packs',
                     'credit_shortfalls', 'stripe_customers', 'stripe_payments', 'stripe_disputes',
                     'jobs', 'job_items', 'webhook_deliveries', 'api_key_status',
-                    'daily_usage']) as t;
-select table_privs_are('public', 'stripe_events', r, '{}'::text[])
-  from unnest(array['anon', 'authenticated']) as r;
+                    'daily_usage', 'creator_lookups', 'creator_profile_snapshots']) as t;
+-- Service-only tables, the profile cache among them: users read what they paid for through
+-- creator_lookups and creator_profile_snapshots.
+select table_privs_are('public', t, r, '{}'::text[])
+  from unnest(array['stripe_events', 'stripe_fulfilment_alerts', 'creator_profiles']) as t
+ cross join unnest(array['anon', 'authenticated']) as r;
 select table_privs_are('public', 'credit_packs', 'anon', array['SELECT']);
 select table_privs_are('public', t, 'anon', '{}'::text[])
   from unnest(array['profiles', 'api_keys', 'api_key_revocations', 'api_key_status',
                     'credit_balances', 'credit_ledger', 'daily_usage', 'jobs', 'job_items',
-                    'webhook_deliveries']) as t;
+                    'webhook_deliveries', 'creator_lookups', 'creator_profile_snapshots']) as t;
 -- Insert on api_keys and api_key_revocations is granted on some columns only.
 select ok(pg_catalog.has_table_privilege('authenticated', 'public.api_keys', 'SELECT'),
   'authenticated may select every column of api_keys');

@@ -7,11 +7,13 @@ set local client_min_messages = warning;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(83);
+select plan(102);
 
 -- ---------------------------------------------------------------------------------------------
 -- Fixtures: users A and B, each with a key, credits, a job with an item and a delivery, a
--- revocation, a Stripe customer, payment, dispute and a credit shortfall.
+-- revocation, a Stripe customer, payment, dispute and a credit shortfall; profile lookups of one
+-- creator (A paid for an older snapshot, B for a fresher one), a pending and a refunded lookup,
+-- a cached creator nobody here paid for, and a fulfilment alert.
 update private.settings set value = '0' where key = 'signup_credits';
 insert into auth.users (id, email)
 values ('00000000-0000-4000-8000-00000000000a', 'sqltest-a@example.com'),
@@ -59,6 +61,34 @@ values ('dp_sqltestA', '00000000-0000-4000-8000-00000000000a', 'cs_sqltestA', 'n
        ('dp_sqltestB', '00000000-0000-4000-8000-00000000000b', 'cs_sqltestB', 'needs_response');
 insert into public.stripe_events (id, type) values ('evt_sqltest', 'charge.refunded');
 
+insert into public.creator_profile_snapshots (platform, handle, profile_url, data, fetched_at)
+values ('youtube', 'sqltest-creator', 'https://www.youtube.com/@sqltest-creator', '{"v": "a"}',
+        now() - interval '1 hour'),
+       ('youtube', 'sqltest-creator', 'https://www.youtube.com/@sqltest-creator', '{"v": "b"}', now()),
+       ('youtube', 'sqltest-unpaid', 'https://www.youtube.com/@sqltest-unpaid', '{"v": "c"}', now());
+insert into public.creator_profiles (platform, handle, profile_url, data, fetched_at, snapshot_id)
+select distinct on (s.handle) s.platform, s.handle, s.profile_url, s.data, s.fetched_at, s.id
+  from public.creator_profile_snapshots s where s.handle like 'sqltest-%'
+ order by s.handle, s.fetched_at desc;
+insert into public.creator_lookups
+  (request_id, user_id, api_key_id, platform, handle, credits_charged, cached, status,
+   snapshot_id, settled_at)
+select r.request_id, r.user_id::uuid, r.key_id::uuid, 'youtube', r.handle, 1, false, r.status,
+       (select s.id from public.creator_profile_snapshots s where s.data ->> 'v' = r.v),
+       case when r.status = 'pending' then null else now() end
+  from (values
+    ('sqltest-req-a1', '00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-0000000000a1',
+     'sqltest-creator', 'succeeded', 'a'),
+    ('sqltest-req-a2', '00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-0000000000a1',
+     'sqltest-unpaid', 'pending', null),
+    ('sqltest-req-b1', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-0000000000b1',
+     'sqltest-creator', 'succeeded', 'b'),
+    ('sqltest-req-b2', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-0000000000b1',
+     'sqltest-unpaid', 'refunded', null)
+  ) as r (request_id, user_id, key_id, handle, status, v);
+insert into public.stripe_fulfilment_alerts (checkout_session_id, reason, event_id, event_type)
+values ('cs_sqltestUnknown', 'unknown_session', 'evt_sqltest_alert', 'checkout.session.completed');
+
 -- ---------------------------------------------------------------------------------------------
 -- Every public table has RLS, and exactly these policies.
 select is_empty(
@@ -81,6 +111,11 @@ select policies_are('public', 'stripe_events', '{}'::name[]);
 select policies_are('public', 'jobs', array['jobs: owner can read']);
 select policies_are('public', 'job_items', array['job_items: owner can read']);
 select policies_are('public', 'webhook_deliveries', array['webhook_deliveries: owner can read']);
+select policies_are('public', 'creator_lookups', array['creator_lookups: owner can read']);
+select policies_are('public', 'creator_profile_snapshots',
+  array['creator_profile_snapshots: read what your own lookups returned']);
+select policies_are('public', 'creator_profiles', '{}'::name[]);
+select policies_are('public', 'stripe_fulfilment_alerts', '{}'::name[]);
 select policy_roles_are('public', 'credit_packs', 'credit_packs: everyone can read active packs',
   array['anon', 'authenticated']);
 select policy_cmd_is('public', 'api_keys', 'api_keys: owner can create', 'insert',
@@ -121,6 +156,19 @@ select results_eq('select id from public.stripe_disputes',
 select results_eq('select distinct user_id from public.credit_shortfalls',
   $$ values ('00000000-0000-4000-8000-00000000000a'::uuid) $$, 'A reads only A''s shortfalls');
 select ok((select count(*) from public.credit_packs) >= 1, 'A reads the active credit packs');
+select results_eq('select request_id, status from public.creator_lookups order by request_id',
+  $$ values ('sqltest-req-a1'::text, 'succeeded'::text), ('sqltest-req-a2', 'pending') $$,
+  'A reads only A''s lookups');
+select results_eq('select data from public.creator_profile_snapshots',
+  $$ values ('{"v": "a"}'::jsonb) $$,
+  'A reads exactly the snapshot A''s lookups returned: not B''s fresher one, not the cache');
+-- What supabase-js's select('*, creator_profile_snapshots(data)') makes PostgREST run.
+select results_eq(
+  $$ select l.request_id, s.data from public.creator_lookups l
+       left join public.creator_profile_snapshots s on s.id = l.snapshot_id
+      order by l.request_id $$,
+  $$ values ('sqltest-req-a1'::text, '{"v": "a"}'::jsonb), ('sqltest-req-a2', null) $$,
+  'A''s history with the profile each lookup returned (none while pending)');
 
 -- select * (what supabase-js sends by default) works on every relation the browser reads.
 select lives_ok('select * from public.profiles', 'select * on profiles');
@@ -135,6 +183,9 @@ select lives_ok('select * from public.job_items', 'select * on job_items');
 select lives_ok('select * from public.webhook_deliveries', 'select * on webhook_deliveries');
 select lives_ok('select * from public.credit_packs', 'select * on credit_packs');
 select lives_ok('select * from public.stripe_payments', 'select * on stripe_payments');
+select lives_ok('select * from public.creator_lookups', 'select * on creator_lookups');
+select lives_ok('select * from public.creator_profile_snapshots',
+  'select * on creator_profile_snapshots');
 
 -- Writes are refused: credits move only through the (service-only) functions.
 select throws_ok('update public.credit_balances set balance = 1000', '42501', null,
@@ -168,6 +219,22 @@ select throws_ok('select * from admin.credit_balances', '42501', null,
   'A cannot read the admin reports');
 select throws_ok('select * from public.stripe_events', '42501', null,
   'A cannot read Stripe events');
+select throws_ok('select * from public.creator_profiles', '42501', null,
+  'A cannot read the profile cache');
+select throws_ok('select * from public.stripe_fulfilment_alerts', '42501', null,
+  'A cannot read fulfilment alerts');
+select throws_ok($$ update public.creator_lookups set status = 'refunded', settled_at = now() $$,
+  '42501', null, 'A cannot settle or refund a lookup');
+select throws_ok($$ insert into public.creator_lookups
+                      (request_id, user_id, platform, handle, credits_charged, cached, status,
+                       settled_at)
+                    values ('forged', '00000000-0000-4000-8000-00000000000a', 'youtube', 'x', 0,
+                            true, 'refunded', now()) $$,
+  '42501', null, 'A cannot write lookup history');
+select throws_ok($$ insert into public.creator_profile_snapshots
+                      (platform, handle, profile_url, data, fetched_at)
+                    values ('youtube', 'x', 'https://example.com/', '{}', now()) $$,
+  '42501', null, 'A cannot write snapshots');
 
 -- ---------------------------------------------------------------------------------------------
 -- As user B.
@@ -196,6 +263,12 @@ select results_eq('select checkout_session_id from public.stripe_payments',
   $$ values ('cs_sqltestB'::text) $$, 'B reads only B''s payments');
 select results_eq('select id from public.stripe_disputes',
   $$ values ('dp_sqltestB'::text) $$, 'B reads only B''s disputes');
+select results_eq('select request_id, status from public.creator_lookups order by request_id',
+  $$ values ('sqltest-req-b1'::text, 'succeeded'::text), ('sqltest-req-b2', 'refunded') $$,
+  'B reads only B''s lookups');
+select results_eq('select data from public.creator_profile_snapshots',
+  $$ values ('{"v": "b"}'::jsonb) $$,
+  'B reads exactly the snapshot B''s lookups returned: not A''s older one, not the cache');
 
 -- ---------------------------------------------------------------------------------------------
 -- As anon: the price list, nothing else.
@@ -222,6 +295,12 @@ select throws_ok('select * from public.stripe_payments', '42501', null,
   'anon cannot read payments');
 select throws_ok('select * from public.creator_profiles', '42501', null,
   'anon cannot read the profile cache');
+select throws_ok('select * from public.creator_lookups', '42501', null,
+  'anon cannot read lookups');
+select throws_ok('select * from public.creator_profile_snapshots', '42501', null,
+  'anon cannot read snapshots');
+select throws_ok('select * from public.stripe_fulfilment_alerts', '42501', null,
+  'anon cannot read fulfilment alerts');
 select throws_ok($$ insert into public.api_keys (user_id, name, prefix)
                     values (gen_random_uuid(), 'x', 'cs_live_xxxx') $$,
   '42501', null, 'anon cannot create keys');
