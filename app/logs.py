@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 
 from flask import g, has_request_context
 
+#: Queue tasks whose routine INFO lines from the queue engine (deferred, started, succeeded) are
+#: dropped: periodic housekeeping that would otherwise print four lines every few seconds.
+#: Their warnings and errors, and what the tasks log themselves, still go out.
+QUIET_TASKS: set[str] = set()
+
 _SECRET_RE = re.compile(r"(cs_live_[0-9A-Za-z]{4})[0-9A-Za-z]{32}|(Bearer\s+)[\w.~+/=-]+")
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -43,6 +48,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class QuietTicksFilter(logging.Filter):
+    """Drops the queue engine's (procrastinate's) INFO records about a task in ``QUIET_TASKS``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not record.name.startswith("procrastinate"):
+            return True
+        job = getattr(record, "job", None)
+        task = job.get("task_name") if isinstance(job, dict) else None
+        return (task or getattr(record, "task_name", None)) not in QUIET_TASKS
+
+
 def configure(level: str) -> None:
     """Send the app's logs to stderr as JSON lines at ``level`` (idempotent)."""
     root = logging.getLogger()
@@ -52,5 +68,6 @@ def configure(level: str) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(QuietTicksFilter())
     root.addHandler(handler)
     root.setLevel(level)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from app import profiles
+from app import logs, profiles
 from app.jobs import tasks
 from app.queries import jobs as queries
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 #: seconds between two sweeps (the 6th cron field is seconds)
 SWEEP_EVERY = 15
 SWEEP_TASK = "credits.sweep_orphans"
+logs.QUIET_TASKS.add(SWEEP_TASK)  # a tick every 15 s: only refunds and failures are news
 
 
 @tasks.queue.periodic(cron=f"* * * * * */{SWEEP_EVERY}", periodic_id="orphaned-lookups")
