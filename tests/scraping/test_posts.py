@@ -33,7 +33,7 @@ from app.scraping.posts import (
 )
 from app.scraping.posts.aggregates import FORMULAS, aggregate, posts_per_week
 from app.scraping.posts.base import Post
-from app.scraping.sources import target_of, youtube_data_api
+from app.scraping.sources import lookup, target_of, twitch_helix, youtube_data_api
 from app.scraping.sources.base import Credentials, Kind, SourceFailed
 from tests.fixture_server import FIXTURES as PAGES
 from tests.tls_server import FIXTURES as SOURCE_FIXTURES
@@ -316,8 +316,10 @@ def tls(tmp_path_factory):
 def server(tls):
     tls.reset()
     youtube_data_api.PAUSES.clear()
+    twitch_helix.TOKENS.clear()
     yield tls
     youtube_data_api.PAUSES.clear()
+    twitch_helix.TOKENS.clear()
 
 
 def settings_for(server: TlsServer, **credentials):
@@ -557,6 +559,62 @@ def test_twitch_chain(server):
     assert [p.id for p in page.posts] == ["224404190"]
     (videos,) = server.requests_to("api.twitch.tv", "/helix/videos")
     assert videos.headers["client-id"] == "cid" and videos.query["first"] == ["5"]
+
+
+def route_twitch(server, *users_replies):
+    server.route(
+        "id.twitch.tv", "/oauth2/token", Reply(200, source_file("twitch/oauth2_token_app.json"))
+    )
+    server.route(
+        "api.twitch.tv",
+        "/helix/users",
+        *(users_replies or [Reply(200, source_file("twitch/users_sodapoppin_summit1g.json"))]),
+    )
+    server.route(
+        "api.twitch.tv",
+        "/helix/channels/followers",
+        Reply(200, source_file("twitch/channels_followers.json")),
+    )
+    server.route(
+        "api.twitch.tv",
+        "/helix/videos",
+        Reply(200, (POSTS / "twitch/videos_dyrus.json").read_bytes()),
+    )
+
+
+def test_twitch_posts_share_the_profile_sources_cached_token(server):
+    route_twitch(server)
+    settings = settings_for(server, twitch_client_id="cid", twitch_client_secret="secret")
+    url = "https://www.twitch.tv/sodapoppin"
+    assert lookup(url, settings).followers == 8  # the profile source fetches the token
+    lookup_posts(url, settings, 5)
+    lookup_posts(url, settings, 5)
+    (token,) = server.requests_to("id.twitch.tv", "/oauth2/token")  # one token for all three
+    assert b"client_id=cid" in token.body
+    for request in server.requests_to("api.twitch.tv"):
+        assert request.headers["authorization"] == "Bearer ajsdfloehfoihsdfhoasjfdpoiqh"
+    # A second client id has a token of its own.
+    other = settings_for(server, twitch_client_id="cid2", twitch_client_secret="secret2")
+    lookup_posts(url, other, 5)
+    assert len(server.requests_to("id.twitch.tv", "/oauth2/token")) == 2
+
+
+def test_twitch_posts_renew_the_token_once_on_401(server):
+    expired = Reply(401, source_file("twitch/error_invalid_oauth_token.json"))
+    users = Reply(200, source_file("twitch/users_sodapoppin_summit1g.json"))
+    route_twitch(server, expired, users)
+    settings = settings_for(server, twitch_client_id="cid", twitch_client_secret="secret")
+    page = lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
+    assert [p.id for p in page.posts] == ["224404190"]
+    assert len(server.requests_to("id.twitch.tv", "/oauth2/token")) == 2
+    assert len(server.requests_to("api.twitch.tv", "/helix/users")) == 2
+    # Renewed only once: a token refused twice is a refusal, not a loop.
+    server.reset()
+    twitch_helix.TOKENS.clear()
+    route_twitch(server, expired, expired, users)
+    with pytest.raises(UpstreamBlocked):
+        lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
+    assert len(server.requests_to("id.twitch.tv", "/oauth2/token")) == 2
 
 
 def test_platform_without_posts_is_not_available():
