@@ -304,6 +304,54 @@ def test_history_series_and_30_day_change(client, db):
     assert ledger(db, user_id) == [("usage", -1)]
 
 
+def test_growth_points_keep_the_platform_user_id(client, tls, db):
+    _, key = make_funded_key(db, 10)
+    headers = {"x-api-key": key}
+    tls.route("public.api.bsky.app", PROFILE, recorded("bluesky/getprofile_alice_snapshot.json"))
+    alice = "https://bsky.app/profile/alice.test"
+    profile = client.get("/v1/creators/profile", query_string={"url": alice}, headers=headers)
+    assert profile.status_code == 200, profile.get_json()
+    route_carol(tls)  # carol's feed; getProfile answers with the recorded DID "user(0)"
+    assert get_posts(client, key, url=CAROL).status_code == 200
+    rows = db.execute(
+        "select handle, platform_user_id from public.creator_growth_snapshots"
+        " where platform = 'bluesky' order by handle"
+    ).fetchall()
+    assert [(r["handle"], r["platform_user_id"]) for r in rows] == [
+        ("alice.test", "user(0)"),  # from the profile snapshot (trigger)
+        ("carol.test", "user(0)"),  # from the posts lookup (store_creator_posts)
+    ]
+    # Within one hour a later known id wins and an unknown one never erases it.
+    now = datetime.now(UTC)
+    posts_queries.record_growth(
+        db,
+        platform="bluesky",
+        handle="alice.test",
+        fetched_at=now,
+        followers=3,
+        platform_user_id="did:plc:renamed",
+    )
+    posts_queries.record_growth(
+        db, platform="bluesky", handle="alice.test", fetched_at=now, followers=4
+    )
+    body = client.get(
+        "/v1/creators/history", query_string={"url": alice}, headers=headers
+    ).get_json()
+    assert body["data"]["platform_user_id"] == "did:plc:renamed"
+    assert [p["platform_user_id"] for p in body["data"]["series"]] == ["did:plc:renamed"]
+    assert body["data"]["series"][0]["followers"] == 4
+
+
+def test_history_without_a_known_id_answers_null(client, db):
+    _, key = make_funded_key(db, 5)
+    seed_history(db, 2)
+    data = client.get(
+        "/v1/creators/history", query_string={"url": CAROL}, headers={"x-api-key": key}
+    ).get_json()["data"]
+    assert data["platform_user_id"] is None
+    assert [p["platform_user_id"] for p in data["series"]] == [None, None]
+
+
 def test_history_too_short_has_null_change(client, db):
     _, key = make_funded_key(db, 5)
     seed_history(db, 10)

@@ -238,6 +238,10 @@ class HistoryQuery(BaseModel):
 
 class GrowthPoint(BaseModel):
     fetched_at: datetime = Field(description="When the data of this point was fetched.")
+    platform_user_id: str | None = Field(
+        description="The platform's id of the account at this point (channel id, DID, user "
+        "id), if the lookup learnt it."
+    )
     followers: int | None
     following: int | None
     posts: int | None
@@ -248,6 +252,10 @@ class GrowthPoint(BaseModel):
 class HistoryData(BaseModel):
     platform: str
     handle: str
+    platform_user_id: str | None = Field(
+        description="The platform's id of the account at the newest point of this page that "
+        "has one; null when none does."
+    )
     series: list[GrowthPoint] = Field(
         description="Oldest first, at most one point per hour (one per day after 30 days)."
     )
@@ -350,6 +358,9 @@ def get_history(query: HistoryQuery):
         "data": {
             "platform": ref.platform,
             "handle": ref.handle,
+            "platform_user_id": next(
+                (r["platform_user_id"] for r in reversed(rows) if r["platform_user_id"]), None
+            ),
             "series": [{k: v for k, v in r.items() if k != "bucket"} for r in rows],
             "followers_change_30d": delta,
             "growth_rate_30d": delta / base if base else None,

@@ -357,6 +357,7 @@ def test_bluesky_chain_reads_feed_and_followers(server):
     assert page.source == "bluesky_api" and len(page.posts) == 3
     profile = json.loads(source_file("bluesky/getprofile_alice_snapshot.json"))
     assert page.followers == profile["followersCount"]
+    assert page.platform_user_id == profile["did"]
     (feed,) = server.requests_to("public.api.bsky.app", "/xrpc/app.bsky.feed.getAuthorFeed")
     assert feed.query == {"actor": ["carol.test"], "limit": ["12"], "filter": ["posts_no_replies"]}
 
@@ -381,6 +382,7 @@ def test_youtube_chain_uses_the_key_in_a_header(server):
     settings = settings_for(server, youtube_api_key="AIza-test-key")
     page = lookup_posts("https://www.youtube.com/@GoogleDevelopers", settings, 10)
     assert len(page.posts) == 10 and page.followers is None
+    assert page.platform_user_id == "UC_x5XG1OV2P6uZZ5FSM9Ttw"
     (playlist,) = server.requests_to(api, "/youtube/v3/playlistItems")
     assert playlist.query["playlistId"] == ["UU_x5XG1OV2P6uZZ5FSM9Ttw"]
     assert playlist.headers["x-goog-api-key"] == "AIza-test-key"
@@ -476,6 +478,7 @@ def test_instagram_login_wall_falls_through_to_the_page(server):
     )
     page = lookup_posts("https://www.instagram.com/aaronpk/", settings_for(server), 12)
     assert page.source == "page" and len(page.posts) == 12
+    assert page.platform_user_id == instagram_user()["id"]
 
 
 def test_instagram_web_api_first(server):
@@ -486,6 +489,7 @@ def test_instagram_web_api_first(server):
     )
     page = lookup_posts("https://www.instagram.com/aaronpk/", settings_for(server), 5)
     assert page.source == "instagram_web_api" and len(page.posts) == 5
+    assert page.platform_user_id == instagram_user()["id"]
     (seen,) = server.requests_to("i.instagram.com")
     assert seen.query == {"username": ["aaronpk"]} and seen.headers["x-ig-app-id"]
 
@@ -509,6 +513,7 @@ def test_mastodon_chain(server):
     )
     page = lookup_posts("https://mastodon.social/@Gargron", settings_for(server), 20)
     assert page.followers == account["followers_count"] and len(page.posts) == 1
+    assert page.platform_user_id == account["id"]
     (seen,) = server.requests_to("mastodon.social", f"/api/v1/accounts/{account['id']}/statuses")
     assert seen.query == {"limit": ["20"], "exclude_replies": ["true"]}
 
@@ -537,6 +542,7 @@ def test_x_chain(server):
     )
     page = lookup_posts("https://x.com/TwitterDev", settings_for(server, x_bearer_token="tok"), 5)
     assert page.followers == 514020 and len(page.posts) == 5
+    assert page.platform_user_id == "2244994945"
     assert all(s.headers["authorization"] == "Bearer tok" for s in server.requests_to("api.x.com"))
 
 
@@ -557,6 +563,7 @@ def test_twitch_chain(server):
     settings = settings_for(server, twitch_client_id="cid", twitch_client_secret="secret")
     page = lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
     assert [p.id for p in page.posts] == ["224404190"]
+    assert page.platform_user_id == "26301881"  # sodapoppin in the recorded users answer
     (videos,) = server.requests_to("api.twitch.tv", "/helix/videos")
     assert videos.headers["client-id"] == "cid" and videos.query["first"] == ["5"]
 

@@ -86,4 +86,4 @@ class TwitchPosts(PostsSource):
             raise SourceFailed(Kind.NOT_FOUND, "user_not_found")
         query = urlencode({"user_id": user_id, "first": min(limit, 100), "sort": "time"})
         videos = twitch_helix.helix_get(client, credentials, f"{VIDEOS_URL}?{query}")
-        return PostsPage(parse_videos(json_body(videos)), None, NAME)
+        return PostsPage(parse_videos(json_body(videos)), None, NAME, user_id)
