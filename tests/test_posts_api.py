@@ -157,6 +157,40 @@ def test_no_posts_is_refunded(client, tls, db):
     assert db.execute("select count(*) as n from public.creator_posts").fetchone()["n"] == 0
 
 
+def test_a_refunded_empty_answer_is_replayed_for_its_idempotency_key(client, tls, db):
+    user_id, key = make_funded_key(db, 5)
+    tls.route(
+        "www.tiktok.com",
+        "/@illojuan",
+        Reply(200, (PAGES / "tiktok/illojuan.html").read_bytes(), "text/html"),
+    )
+    headers = {"Idempotency-Key": "empty-1"}
+    url = "https://www.tiktok.com/@illojuan"
+    first = get_posts(client, key, url=url, headers=headers)
+    second = get_posts(client, key, url=url, headers=headers)
+    assert first.get_json()["meta"]["credits_charged"] == 0
+    assert second.status_code == 200 and second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_json() == first.get_json()
+    assert len(tls.requests_to("www.tiktok.com")) == 1  # not fetched again
+    assert ledger(db, user_id) == [("usage", -2), ("refund", 2)]
+    conflict = get_posts(client, key, url=url, limit=3, headers=headers)
+    assert_error(conflict, 409, "idempotency_conflict")
+    # The same for an empty history page.
+    history = {"platform": "bluesky", "handle": "nobody.test"}
+    answers = [
+        client.get(
+            "/v1/creators/history",
+            query_string=history,
+            headers={"x-api-key": key, "Idempotency-Key": "empty-2"},
+        )
+        for _ in range(2)
+    ]
+    assert answers[1].headers["Idempotent-Replayed"] == "true"
+    assert answers[1].get_json() == answers[0].get_json()
+    assert ledger(db, user_id) == [("usage", -2), ("refund", 2), ("usage", -1), ("refund", 1)]
+    assert balance_of(db, user_id) == 5
+
+
 @pytest.mark.parametrize(
     "params",
     [
