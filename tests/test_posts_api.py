@@ -283,6 +283,16 @@ def test_openapi_documents_posts_and_history(client):
     assert "posts_not_available" in json.dumps(posts["responses"])
     assert "/v1/creators/history" in doc["paths"]
     assert "PostsResponse" in doc["components"]["schemas"]
+    params = {p["name"]: p for p in posts["parameters"]}
+    # The posts cache has its own TTL (6 h), not the profile cache's 24 h.
+    assert "POSTS_CACHE_TTL" in params["max_age"]["description"]
+    assert "24 h" not in params["max_age"]["description"]
+    history = doc["paths"]["/v1/creators/history"]["get"]
+    since = next(p for p in history["parameters"] if p["name"] == "since")
+    assert "UTC" in since["description"]
+    point = doc["components"]["schemas"]["GrowthPoint"]["properties"]
+    assert "platform_user_id" in point
+    assert "platform_user_id" in doc["components"]["schemas"]["HistoryData"]["properties"]
 
 
 # --- growth history ------------------------------------------------------------------------------
