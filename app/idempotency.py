@@ -7,7 +7,9 @@ same key is 409 ``idempotency_conflict``; a retry while the first is still runni
 ``idempotency_in_progress`` (until ``FETCH_DEADLINE`` + 60 s have passed: a claim left by a
 process that died is then taken over, and that process's unsettled lookup charge is refunded in
 the same transaction, so the retry is never charged twice for one result). A request that fails
-stores nothing (its charge was refunded), so the client may retry it with the same key. Keys are
+stores nothing (its charge was refunded), so the client may retry it with the same key; a 2xx
+answer whose charge was refunded (posts or history with nothing to show) is stored and replayed
+like any other. Keys are
 scoped to the API key that sent them.
 """
 
@@ -86,7 +88,13 @@ def idempotent(view: Callable) -> Callable:
         with db.connection() as conn:
             if 200 <= response.status_code < 300 and response.is_json:
                 queries.complete(
-                    conn, key_hash, idem_key, response.status_code, response.get_json()
+                    conn,
+                    key_hash,
+                    idem_key,
+                    response.status_code,
+                    response.get_json(),
+                    fingerprint=fingerprint,
+                    request_id=g.request_id,
                 )
             else:
                 queries.release(conn, key_hash, idem_key)

@@ -22,7 +22,8 @@ GROWTH_SAMPLE = 12
 
 @dataclass(frozen=True)
 class PostsResult:
-    """Fetched posts as cached: ``data`` is ``{"posts": [...], "followers", "source"}``."""
+    """Fetched posts as cached: ``data`` is ``{"posts": [...], "followers", "source",
+    "platform_user_id"}`` (entries cached before platform_user_id was kept lack that key)."""
 
     data: dict[str, Any]
     fetched_at: datetime
@@ -44,6 +45,7 @@ def fetch(url: str, settings: FetchSettings) -> PostsResult:
         "posts": [p.model_dump(mode="json") for p in page.posts],
         "followers": page.followers,
         "source": page.source,
+        "platform_user_id": page.platform_user_id,
     }
     return PostsResult(data, datetime.now(UTC))
 

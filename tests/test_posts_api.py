@@ -157,6 +157,40 @@ def test_no_posts_is_refunded(client, tls, db):
     assert db.execute("select count(*) as n from public.creator_posts").fetchone()["n"] == 0
 
 
+def test_a_refunded_empty_answer_is_replayed_for_its_idempotency_key(client, tls, db):
+    user_id, key = make_funded_key(db, 5)
+    tls.route(
+        "www.tiktok.com",
+        "/@illojuan",
+        Reply(200, (PAGES / "tiktok/illojuan.html").read_bytes(), "text/html"),
+    )
+    headers = {"Idempotency-Key": "empty-1"}
+    url = "https://www.tiktok.com/@illojuan"
+    first = get_posts(client, key, url=url, headers=headers)
+    second = get_posts(client, key, url=url, headers=headers)
+    assert first.get_json()["meta"]["credits_charged"] == 0
+    assert second.status_code == 200 and second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_json() == first.get_json()
+    assert len(tls.requests_to("www.tiktok.com")) == 1  # not fetched again
+    assert ledger(db, user_id) == [("usage", -2), ("refund", 2)]
+    conflict = get_posts(client, key, url=url, limit=3, headers=headers)
+    assert_error(conflict, 409, "idempotency_conflict")
+    # The same for an empty history page.
+    history = {"platform": "bluesky", "handle": "nobody.test"}
+    answers = [
+        client.get(
+            "/v1/creators/history",
+            query_string=history,
+            headers={"x-api-key": key, "Idempotency-Key": "empty-2"},
+        )
+        for _ in range(2)
+    ]
+    assert answers[1].headers["Idempotent-Replayed"] == "true"
+    assert answers[1].get_json() == answers[0].get_json()
+    assert ledger(db, user_id) == [("usage", -2), ("refund", 2), ("usage", -1), ("refund", 1)]
+    assert balance_of(db, user_id) == 5
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -249,6 +283,16 @@ def test_openapi_documents_posts_and_history(client):
     assert "posts_not_available" in json.dumps(posts["responses"])
     assert "/v1/creators/history" in doc["paths"]
     assert "PostsResponse" in doc["components"]["schemas"]
+    params = {p["name"]: p for p in posts["parameters"]}
+    # The posts cache has its own TTL (6 h), not the profile cache's 24 h.
+    assert "POSTS_CACHE_TTL" in params["max_age"]["description"]
+    assert "24 h" not in params["max_age"]["description"]
+    history = doc["paths"]["/v1/creators/history"]["get"]
+    since = next(p for p in history["parameters"] if p["name"] == "since")
+    assert "UTC" in since["description"]
+    point = doc["components"]["schemas"]["GrowthPoint"]["properties"]
+    assert "platform_user_id" in point
+    assert "platform_user_id" in doc["components"]["schemas"]["HistoryData"]["properties"]
 
 
 # --- growth history ------------------------------------------------------------------------------
@@ -302,6 +346,54 @@ def test_history_series_and_30_day_change(client, db):
     assert data["growth_rate_30d"] == pytest.approx(0.3)
     assert meta["credits_charged"] == 1 and meta["has_more"] is False
     assert ledger(db, user_id) == [("usage", -1)]
+
+
+def test_growth_points_keep_the_platform_user_id(client, tls, db):
+    _, key = make_funded_key(db, 10)
+    headers = {"x-api-key": key}
+    tls.route("public.api.bsky.app", PROFILE, recorded("bluesky/getprofile_alice_snapshot.json"))
+    alice = "https://bsky.app/profile/alice.test"
+    profile = client.get("/v1/creators/profile", query_string={"url": alice}, headers=headers)
+    assert profile.status_code == 200, profile.get_json()
+    route_carol(tls)  # carol's feed; getProfile answers with the recorded DID "user(0)"
+    assert get_posts(client, key, url=CAROL).status_code == 200
+    rows = db.execute(
+        "select handle, platform_user_id from public.creator_growth_snapshots"
+        " where platform = 'bluesky' order by handle"
+    ).fetchall()
+    assert [(r["handle"], r["platform_user_id"]) for r in rows] == [
+        ("alice.test", "user(0)"),  # from the profile snapshot (trigger)
+        ("carol.test", "user(0)"),  # from the posts lookup (store_creator_posts)
+    ]
+    # Within one hour a later known id wins and an unknown one never erases it.
+    now = datetime.now(UTC)
+    posts_queries.record_growth(
+        db,
+        platform="bluesky",
+        handle="alice.test",
+        fetched_at=now,
+        followers=3,
+        platform_user_id="did:plc:renamed",
+    )
+    posts_queries.record_growth(
+        db, platform="bluesky", handle="alice.test", fetched_at=now, followers=4
+    )
+    body = client.get(
+        "/v1/creators/history", query_string={"url": alice}, headers=headers
+    ).get_json()
+    assert body["data"]["platform_user_id"] == "did:plc:renamed"
+    assert [p["platform_user_id"] for p in body["data"]["series"]] == ["did:plc:renamed"]
+    assert body["data"]["series"][0]["followers"] == 4
+
+
+def test_history_without_a_known_id_answers_null(client, db):
+    _, key = make_funded_key(db, 5)
+    seed_history(db, 2)
+    data = client.get(
+        "/v1/creators/history", query_string={"url": CAROL}, headers={"x-api-key": key}
+    ).get_json()["data"]
+    assert data["platform_user_id"] is None
+    assert [p["platform_user_id"] for p in data["series"]] == [None, None]
 
 
 def test_history_too_short_has_null_change(client, db):

@@ -23,10 +23,11 @@ def series(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` rows, oldest first, with ``since <= bucket < until`` and ``bucket >
-    after`` (the cursor); each ``{"bucket", "fetched_at", "followers", "following", "posts",
-    "likes", "avg_views"}``."""
+    after`` (the cursor); each ``{"bucket", "fetched_at", "platform_user_id", "followers",
+    "following", "posts", "likes", "avg_views"}``."""
     return conn.execute(
-        "select bucket, fetched_at, followers, following, posts, likes, avg_views"
+        "select bucket, fetched_at, platform_user_id, followers, following, posts, likes,"
+        "       avg_views"
         "  from public.creator_growth_snapshots"
         " where platform = %(platform)s and handle = %(handle)s"
         "   and bucket >= coalesce(%(since)s::timestamptz, '-infinity')"

@@ -54,13 +54,30 @@ def claim(
 
 
 def complete(
-    conn: psycopg.Connection, key_hash: str, idem_key: str, status: int, body: Any
+    conn: psycopg.Connection,
+    key_hash: str,
+    idem_key: str,
+    status: int,
+    body: Any,
+    *,
+    fingerprint: str,
+    request_id: str,
 ) -> None:
-    """Store the response the key will replay."""
+    """Store the response the key will replay, for the request ``request_id`` that claimed it.
+
+    The claim may be gone: a paid call that answers 2xx after refunding its charge (posts or
+    history with nothing to show) released it through ``public.refund_profile_lookup``; the
+    answer is then stored again under the same request. A claim another request has taken over
+    meanwhile is left alone.
+    """
     conn.execute(
-        "update private.idempotency_keys set status_code = %s, response = %s"
-        " where api_key_hash = %s and idempotency_key = %s",
-        (status, Jsonb(body), key_hash, idem_key),
+        "insert into private.idempotency_keys as k (api_key_hash, idempotency_key,"
+        " request_fingerprint, request_id, status_code, response)"
+        " values (%s, %s, %s, %s, %s, %s)"
+        " on conflict (api_key_hash, idempotency_key) do update"
+        " set status_code = excluded.status_code, response = excluded.response"
+        " where k.request_id is not distinct from excluded.request_id",
+        (key_hash, idem_key, fingerprint, request_id, status, Jsonb(body)),
     )
 
 

@@ -81,11 +81,22 @@ def record_growth(
     posts: int | None = None,
     likes: int | None = None,
     avg_views: float | None = None,
+    platform_user_id: str | None = None,
 ) -> None:
     """``public.record_creator_growth``: one growth point (merged into its UTC hour)."""
     conn.execute(
-        "select public.record_creator_growth(%s, %s, %s, %s, %s, %s, %s, %s)",
-        (platform, handle, fetched_at, followers, following, posts, likes, avg_views),
+        "select public.record_creator_growth(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            platform,
+            handle,
+            fetched_at,
+            followers,
+            following,
+            posts,
+            likes,
+            avg_views,
+            platform_user_id,
+        ),
     )
 
 

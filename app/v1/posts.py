@@ -50,6 +50,14 @@ bp = resource_blueprint(
 
 class PostsQuery(ProfileQuery):
     limit: int = Field(12, ge=1, le=50, description="How many recent posts (1-50).")
+    max_age: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86400,
+        description="Serve cached posts only if at most this many seconds old (0 = always "
+        "fetch fresh). Default, and never more than: the posts cache TTL (`POSTS_CACHE_TTL`, "
+        "6 h).",
+    )
 
 
 class Aggregates(BaseModel):
@@ -227,9 +235,14 @@ class HistoryQuery(BaseModel):
         None, max_length=100, description="With `platform`: the handle (a leading @ is fine)."
     )
     since: datetime | None = Field(
-        None, description="Only points at or after this time (ISO 8601)."
+        None,
+        description="Only points at or after this time (ISO 8601; without an offset it is UTC).",
     )
-    until: datetime | None = Field(None, description="Only points before this time (ISO 8601).")
+    until: datetime | None = Field(
+        None,
+        description="Only points before this time (ISO 8601; without an offset it is UTC); "
+        "must be after `since`.",
+    )
     limit: int = Field(100, ge=1, le=500, description="Points per page (1-500).")
     cursor: str | None = Field(
         None, max_length=64, description="Opaque cursor from the previous page's meta.next_cursor."
@@ -238,6 +251,10 @@ class HistoryQuery(BaseModel):
 
 class GrowthPoint(BaseModel):
     fetched_at: datetime = Field(description="When the data of this point was fetched.")
+    platform_user_id: str | None = Field(
+        description="The platform's id of the account at this point (channel id, DID, user "
+        "id), if the lookup learnt it."
+    )
     followers: int | None
     following: int | None
     posts: int | None
@@ -248,6 +265,10 @@ class GrowthPoint(BaseModel):
 class HistoryData(BaseModel):
     platform: str
     handle: str
+    platform_user_id: str | None = Field(
+        description="The platform's id of the account at the newest point of this page that "
+        "has one; null when none does."
+    )
     series: list[GrowthPoint] = Field(
         description="Oldest first, at most one point per hour (one per day after 30 days)."
     )
@@ -350,6 +371,9 @@ def get_history(query: HistoryQuery):
         "data": {
             "platform": ref.platform,
             "handle": ref.handle,
+            "platform_user_id": next(
+                (r["platform_user_id"] for r in reversed(rows) if r["platform_user_id"]), None
+            ),
             "series": [{k: v for k, v in r.items() if k != "bucket"} for r in rows],
             "followers_change_30d": delta,
             "growth_rate_30d": delta / base if base else None,

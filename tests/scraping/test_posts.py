@@ -33,7 +33,7 @@ from app.scraping.posts import (
 )
 from app.scraping.posts.aggregates import FORMULAS, aggregate, posts_per_week
 from app.scraping.posts.base import Post
-from app.scraping.sources import target_of, youtube_data_api
+from app.scraping.sources import lookup, target_of, twitch_helix, youtube_data_api
 from app.scraping.sources.base import Credentials, Kind, SourceFailed
 from tests.fixture_server import FIXTURES as PAGES
 from tests.tls_server import FIXTURES as SOURCE_FIXTURES
@@ -316,8 +316,10 @@ def tls(tmp_path_factory):
 def server(tls):
     tls.reset()
     youtube_data_api.PAUSES.clear()
+    twitch_helix.TOKENS.clear()
     yield tls
     youtube_data_api.PAUSES.clear()
+    twitch_helix.TOKENS.clear()
 
 
 def settings_for(server: TlsServer, **credentials):
@@ -355,6 +357,7 @@ def test_bluesky_chain_reads_feed_and_followers(server):
     assert page.source == "bluesky_api" and len(page.posts) == 3
     profile = json.loads(source_file("bluesky/getprofile_alice_snapshot.json"))
     assert page.followers == profile["followersCount"]
+    assert page.platform_user_id == profile["did"]
     (feed,) = server.requests_to("public.api.bsky.app", "/xrpc/app.bsky.feed.getAuthorFeed")
     assert feed.query == {"actor": ["carol.test"], "limit": ["12"], "filter": ["posts_no_replies"]}
 
@@ -379,6 +382,7 @@ def test_youtube_chain_uses_the_key_in_a_header(server):
     settings = settings_for(server, youtube_api_key="AIza-test-key")
     page = lookup_posts("https://www.youtube.com/@GoogleDevelopers", settings, 10)
     assert len(page.posts) == 10 and page.followers is None
+    assert page.platform_user_id == "UC_x5XG1OV2P6uZZ5FSM9Ttw"
     (playlist,) = server.requests_to(api, "/youtube/v3/playlistItems")
     assert playlist.query["playlistId"] == ["UU_x5XG1OV2P6uZZ5FSM9Ttw"]
     assert playlist.headers["x-goog-api-key"] == "AIza-test-key"
@@ -474,6 +478,7 @@ def test_instagram_login_wall_falls_through_to_the_page(server):
     )
     page = lookup_posts("https://www.instagram.com/aaronpk/", settings_for(server), 12)
     assert page.source == "page" and len(page.posts) == 12
+    assert page.platform_user_id == instagram_user()["id"]
 
 
 def test_instagram_web_api_first(server):
@@ -484,6 +489,7 @@ def test_instagram_web_api_first(server):
     )
     page = lookup_posts("https://www.instagram.com/aaronpk/", settings_for(server), 5)
     assert page.source == "instagram_web_api" and len(page.posts) == 5
+    assert page.platform_user_id == instagram_user()["id"]
     (seen,) = server.requests_to("i.instagram.com")
     assert seen.query == {"username": ["aaronpk"]} and seen.headers["x-ig-app-id"]
 
@@ -507,6 +513,7 @@ def test_mastodon_chain(server):
     )
     page = lookup_posts("https://mastodon.social/@Gargron", settings_for(server), 20)
     assert page.followers == account["followers_count"] and len(page.posts) == 1
+    assert page.platform_user_id == account["id"]
     (seen,) = server.requests_to("mastodon.social", f"/api/v1/accounts/{account['id']}/statuses")
     assert seen.query == {"limit": ["20"], "exclude_replies": ["true"]}
 
@@ -535,6 +542,7 @@ def test_x_chain(server):
     )
     page = lookup_posts("https://x.com/TwitterDev", settings_for(server, x_bearer_token="tok"), 5)
     assert page.followers == 514020 and len(page.posts) == 5
+    assert page.platform_user_id == "2244994945"
     assert all(s.headers["authorization"] == "Bearer tok" for s in server.requests_to("api.x.com"))
 
 
@@ -555,8 +563,65 @@ def test_twitch_chain(server):
     settings = settings_for(server, twitch_client_id="cid", twitch_client_secret="secret")
     page = lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
     assert [p.id for p in page.posts] == ["224404190"]
+    assert page.platform_user_id == "26301881"  # sodapoppin in the recorded users answer
     (videos,) = server.requests_to("api.twitch.tv", "/helix/videos")
     assert videos.headers["client-id"] == "cid" and videos.query["first"] == ["5"]
+
+
+def route_twitch(server, *users_replies):
+    server.route(
+        "id.twitch.tv", "/oauth2/token", Reply(200, source_file("twitch/oauth2_token_app.json"))
+    )
+    server.route(
+        "api.twitch.tv",
+        "/helix/users",
+        *(users_replies or [Reply(200, source_file("twitch/users_sodapoppin_summit1g.json"))]),
+    )
+    server.route(
+        "api.twitch.tv",
+        "/helix/channels/followers",
+        Reply(200, source_file("twitch/channels_followers.json")),
+    )
+    server.route(
+        "api.twitch.tv",
+        "/helix/videos",
+        Reply(200, (POSTS / "twitch/videos_dyrus.json").read_bytes()),
+    )
+
+
+def test_twitch_posts_share_the_profile_sources_cached_token(server):
+    route_twitch(server)
+    settings = settings_for(server, twitch_client_id="cid", twitch_client_secret="secret")
+    url = "https://www.twitch.tv/sodapoppin"
+    assert lookup(url, settings).followers == 8  # the profile source fetches the token
+    lookup_posts(url, settings, 5)
+    lookup_posts(url, settings, 5)
+    (token,) = server.requests_to("id.twitch.tv", "/oauth2/token")  # one token for all three
+    assert b"client_id=cid" in token.body
+    for request in server.requests_to("api.twitch.tv"):
+        assert request.headers["authorization"] == "Bearer ajsdfloehfoihsdfhoasjfdpoiqh"
+    # A second client id has a token of its own.
+    other = settings_for(server, twitch_client_id="cid2", twitch_client_secret="secret2")
+    lookup_posts(url, other, 5)
+    assert len(server.requests_to("id.twitch.tv", "/oauth2/token")) == 2
+
+
+def test_twitch_posts_renew_the_token_once_on_401(server):
+    expired = Reply(401, source_file("twitch/error_invalid_oauth_token.json"))
+    users = Reply(200, source_file("twitch/users_sodapoppin_summit1g.json"))
+    route_twitch(server, expired, users)
+    settings = settings_for(server, twitch_client_id="cid", twitch_client_secret="secret")
+    page = lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
+    assert [p.id for p in page.posts] == ["224404190"]
+    assert len(server.requests_to("id.twitch.tv", "/oauth2/token")) == 2
+    assert len(server.requests_to("api.twitch.tv", "/helix/users")) == 2
+    # Renewed only once: a token refused twice is a refusal, not a loop.
+    server.reset()
+    twitch_helix.TOKENS.clear()
+    route_twitch(server, expired, expired, users)
+    with pytest.raises(UpstreamBlocked):
+        lookup_posts("https://www.twitch.tv/sodapoppin", settings, 5)
+    assert len(server.requests_to("id.twitch.tv", "/oauth2/token")) == 2
 
 
 def test_platform_without_posts_is_not_available():

@@ -59,11 +59,13 @@ class Post(BaseModel):
 @dataclass(frozen=True)
 class PostsPage:
     """A source's answer: posts newest first, the follower count when the same answer has it
-    (exact; None otherwise), and the source's name."""
+    (exact; None otherwise), the source's name, and the platform's id of the account when the
+    source learnt it (None otherwise)."""
 
     posts: list[Post]
     followers: int | None
     source: str
+    platform_user_id: str | None = None
 
 
 class PostsSource:
@@ -112,7 +114,7 @@ def run_posts_chain(
                 break
             continue
         posts = sorted(page.posts, key=_newest_first)[:limit]
-        return PostsPage(posts, page.followers, page.source)
+        return PostsPage(posts, page.followers, page.source, page.platform_user_id)
     raise _final_error(failures)
 
 

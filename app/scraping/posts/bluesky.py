@@ -101,12 +101,13 @@ class BlueskyPosts(PostsSource):
         if response.status != 200:
             raise bluesky_api.error_of(response)
         posts = parse_feed(json_body(response))
-        followers = None
+        followers = did = None
         try:
             profile_response = client.request(bluesky_api.request_url(actor))
             if profile_response.status == 200:
-                followers = bluesky_api.parse(json_body(profile_response)).followers
+                profile = bluesky_api.parse(json_body(profile_response))
+                followers, did = profile.followers, profile.platform_user_id
         except SourceFailed as failure:
             if failure.kind in (Kind.DEADLINE, Kind.NOT_ALLOWED):
                 raise
-        return PostsPage(posts, followers, NAME)
+        return PostsPage(posts, followers, NAME, did)

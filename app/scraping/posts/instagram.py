@@ -68,7 +68,8 @@ def parse_user(user: Any) -> PostsPage:
                 thumbnail_url=text(node.get("thumbnail_src")) or text(node.get("display_url")),
             )
         )
-    return PostsPage(posts, count(dig(user, "edge_followed_by", "count")), API_NAME)
+    followers = count(dig(user, "edge_followed_by", "count"))
+    return PostsPage(posts, followers, API_NAME, text(user.get("id")))
 
 
 def parse_web_profile_info(body: Any) -> PostsPage:
@@ -94,7 +95,7 @@ def parse_page(html: str) -> PostsPage:
     if user is None:
         raise SourceFailed(Kind.REFUSED, "empty_page")
     page = parse_user(user)
-    return PostsPage(page.posts, page.followers, "page")
+    return PostsPage(page.posts, page.followers, "page", page.platform_user_id)
 
 
 def _username(target: Target) -> str:

@@ -126,4 +126,4 @@ class MastodonPosts(PostsSource):
         if response.status != 200:
             raise _error(response.status)
         posts = parse_statuses(json_body(response))
-        return PostsPage(posts, count(found.get("followers_count")), NAME)
+        return PostsPage(posts, count(found.get("followers_count")), NAME, str(found["id"]))

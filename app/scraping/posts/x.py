@@ -130,4 +130,4 @@ class XPosts(PostsSource):
             raise status_failure(response.status)
         posts = parse_tweets(json_body(response), str(user.get("username") or username))
         followers = count(dig(user, "public_metrics", "followers_count"))
-        return PostsPage(posts, followers, NAME)
+        return PostsPage(posts, followers, NAME, str(user["id"]))

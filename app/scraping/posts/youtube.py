@@ -163,7 +163,8 @@ class YouTubePosts(PostsSource):
         if selector is None:
             raise SourceFailed(Kind.UNSUPPORTED, "no_api_lookup_for_url")
         query = urlencode({"part": "contentDetails", **selector})
-        playlist = uploads_playlist(self._get(client, credentials, f"{API}/channels?{query}"))
+        channels_body = self._get(client, credentials, f"{API}/channels?{query}")
+        playlist = uploads_playlist(channels_body)
         query = urlencode(
             {"part": "snippet,contentDetails", "playlistId": playlist, "maxResults": limit}
         )
@@ -176,4 +177,4 @@ class YouTubePosts(PostsSource):
                 }
             )
             posts = add_statistics(posts, self._get(client, credentials, f"{API}/videos?{query}"))
-        return PostsPage(posts, None, NAME)
+        return PostsPage(posts, None, NAME, text(dig(channels_body, "items", 0, "id")))

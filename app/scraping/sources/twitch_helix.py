@@ -155,12 +155,12 @@ class TwitchHelix(Source):
         login = login_of(target)
         if login is None:
             raise SourceFailed(Kind.UNSUPPORTED, "not_a_channel_url")
-        users = self._helix(client, credentials, f"{USERS_URL}?{urlencode({'login': login})}")
+        users = helix_get(client, credentials, f"{USERS_URL}?{urlencode({'login': login})}")
         profile = parse_users(json_body(users))
         query = urlencode({"broadcaster_id": profile.platform_user_id, "first": 1})
         followers_url = f"{FOLLOWERS_URL}?{query}"
         try:
-            total = parse_followers(json_body(self._helix(client, credentials, followers_url)))
+            total = parse_followers(json_body(helix_get(client, credentials, followers_url)))
         except SourceFailed as failure:
             if failure.kind == Kind.DEADLINE:
                 raise
@@ -170,38 +170,46 @@ class TwitchHelix(Source):
         sources = {**profile.sources, "followers": NAME}
         return profile.model_copy(update={"followers": total, "sources": sources})
 
-    def _helix(self, client: Client, credentials: Credentials, url: str) -> FetchedResponse:
-        """One Helix GET; a 401 drops the cached token and retries once with a new one."""
-        response = self._get(client, credentials, url)
-        if response.status == 401:
-            TOKENS.drop(credentials.twitch_client_id)
-            response = self._get(client, credentials, url)
-        if response.status != 200:
-            raise error_of(response)
-        return response
 
-    def _get(self, client: Client, credentials: Credentials, url: str) -> FetchedResponse:
-        headers = {
-            "Client-Id": credentials.twitch_client_id,
-            "Authorization": f"Bearer {self._token(client, credentials)}",
-        }
-        return client.request(url, headers=headers)
+def helix_get(client: Client, credentials: Credentials, url: str) -> FetchedResponse:
+    """One Helix GET with the app access token of ``credentials.twitch_client_id`` (from
+    :data:`TOKENS`, fetched when missing); a 401 drops the cached token and retries once with a
+    new one. Shared by the profile source and the posts source (``app.scraping.posts.twitch``).
 
-    def _token(self, client: Client, credentials: Credentials) -> str:
-        cached = TOKENS.get(credentials.twitch_client_id)
-        if cached:
-            return cached
-        response = client.request(
-            OAUTH_ENDPOINT,
-            method="POST",
-            data={
-                "client_id": credentials.twitch_client_id,
-                "client_secret": credentials.twitch_client_secret,
-                "grant_type": "client_credentials",
-            },
-        )
-        if response.status != 200:
-            raise error_of(response)
-        token, expires_in = parse_token(json_body(response))
-        TOKENS.put(credentials.twitch_client_id, token, expires_in)
-        return token
+    Returns the 200 response; raises ``SourceFailed`` (see :func:`error_of`).
+    """
+    response = _get(client, credentials, url)
+    if response.status == 401:
+        TOKENS.drop(credentials.twitch_client_id)
+        response = _get(client, credentials, url)
+    if response.status != 200:
+        raise error_of(response)
+    return response
+
+
+def _get(client: Client, credentials: Credentials, url: str) -> FetchedResponse:
+    headers = {
+        "Client-Id": credentials.twitch_client_id,
+        "Authorization": f"Bearer {_token(client, credentials)}",
+    }
+    return client.request(url, headers=headers)
+
+
+def _token(client: Client, credentials: Credentials) -> str:
+    cached = TOKENS.get(credentials.twitch_client_id)
+    if cached:
+        return cached
+    response = client.request(
+        OAUTH_ENDPOINT,
+        method="POST",
+        data={
+            "client_id": credentials.twitch_client_id,
+            "client_secret": credentials.twitch_client_secret,
+            "grant_type": "client_credentials",
+        },
+    )
+    if response.status != 200:
+        raise error_of(response)
+    token, expires_in = parse_token(json_body(response))
+    TOKENS.put(credentials.twitch_client_id, token, expires_in)
+    return token
