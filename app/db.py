@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,18 +62,70 @@ def connection_kwargs(url: str) -> dict:
     return kwargs
 
 
+class IdleCheck:
+    """The pool's ``check`` and ``reset`` hooks: ping a connection before handing it out only
+    when it sat in the pool for more than ``after`` seconds.
+
+    psycopg_pool's ``check_connection`` costs one round trip (an empty query) per checkout,
+    as much as the work of a free call. A connection used a moment ago is as alive as the ping
+    would show, so only one idle longer than ``after`` (or never used: new ones) is pinged; a
+    dead one is then replaced by the pool without the caller noticing. One that dies within
+    ``after`` seconds of its last use fails its next query (503 ``unavailable``) and is
+    discarded. ``after = 0`` pings on every checkout. ``ping`` is the probe (default
+    ``ConnectionPool.check_connection``; it raises on a dead connection).
+    """
+
+    def __init__(
+        self,
+        after: float,
+        ping: Callable[[psycopg.Connection], None] = ConnectionPool.check_connection,
+    ) -> None:
+        self.after = after
+        self.ping = ping
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def returned(self, conn: psycopg.Connection) -> None:
+        """``reset`` hook: remember when ``conn`` came back to the pool (no I/O)."""
+        self._returned[conn] = time.monotonic()
+
+    def check(self, conn: psycopg.Connection) -> None:
+        """``check`` hook: raise ``psycopg.OperationalError`` if ``conn`` is known dead, ping it
+        if it idled too long or was never used."""
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
+        since = self._returned.get(conn)
+        if since is None or time.monotonic() - since >= self.after:
+            self.ping(conn)
+
+
+def new_pool(url: str, config: dict, *, min_size: int, max_size: int, name: str) -> ConnectionPool:
+    """A closed ``ConnectionPool`` for ``url`` with our connection options and an ``IdleCheck``
+    of ``DB_POOL_CHECK_IDLE`` seconds. Call ``open()`` on it."""
+    idle_check = IdleCheck(config["DB_POOL_CHECK_IDLE"])
+    return ConnectionPool(
+        url,
+        kwargs=connection_kwargs(url),
+        min_size=min_size,
+        max_size=max_size,
+        timeout=config["DB_POOL_TIMEOUT"],
+        check=idle_check.check,
+        reset=idle_check.returned,
+        open=False,
+        name=name,
+    )
+
+
 def init_app(app: Flask) -> None:
     """Resolve the database (URL or embedded), open the pool and store it on the app."""
     url = app.config["DATABASE_URL"] or start_embedded(app.config["EMBEDDED_PG_DIR"])
     app.config["DATABASE_URL"] = url
-    pool = ConnectionPool(
+    pool = new_pool(
         url,
-        kwargs=connection_kwargs(url),
+        app.config,
         min_size=app.config["DB_POOL_MIN_SIZE"],
         max_size=app.config["DB_POOL_MAX_SIZE"],
-        timeout=app.config["DB_POOL_TIMEOUT"],
-        check=ConnectionPool.check_connection,
-        open=False,
         name="api",
     )
     pool.open()

@@ -31,7 +31,6 @@ import psycopg
 from flask import current_app
 from flask.cli import with_appcontext
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
 
 from app import db
 from app.jobs import tasks
@@ -146,16 +145,7 @@ def run(config: Mapping[str, Any], concurrency: int | None = None, name: str | N
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     url = queue_database_url(config)
     check_schema(url)
-    pool = ConnectionPool(
-        url,
-        kwargs=db.connection_kwargs(url),
-        min_size=1,
-        max_size=concurrency + 2,
-        timeout=config["DB_POOL_TIMEOUT"],
-        check=ConnectionPool.check_connection,
-        open=False,
-        name="jobs-worker",
-    )
+    pool = db.new_pool(url, config, min_size=1, max_size=concurrency + 2, name="jobs-worker")
     pool.open()
     try:
         tasks.configure(config, pool)
