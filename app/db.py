@@ -19,12 +19,13 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from flask import Flask, current_app
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from app import migrate
 from app.errors import Unavailable
@@ -63,16 +64,18 @@ def connection_kwargs(url: str) -> dict:
 
 
 class IdleCheck:
-    """The pool's ``check`` and ``reset`` hooks: ping a connection before handing it out only
-    when it sat in the pool for more than ``after`` seconds.
+    """The pool's ``check`` hook: ping a connection before handing it out only when it was last
+    handed out ``after`` seconds ago or more.
 
     psycopg_pool's ``check_connection`` costs one round trip (an empty query) per checkout,
-    as much as the work of a free call. A connection used a moment ago is as alive as the ping
-    would show, so only one idle longer than ``after`` (or never used: new ones) is pinged; a
-    dead one is then replaced by the pool without the caller noticing. One that dies within
-    ``after`` seconds of its last use fails its next query (503 ``unavailable``) and is
-    discarded. ``after = 0`` pings on every checkout. ``ping`` is the probe (default
-    ``ConnectionPool.check_connection``; it raises on a dead connection).
+    as much as the work of a free call. A connection handed out less than ``after`` seconds ago
+    has idled less than that, and is as alive as a ping would show; so only one unused for
+    longer (or never used: new ones) is pinged, and a dead one is then replaced by the pool
+    without the caller noticing. One that dies within ``after`` seconds of its last use fails
+    its next query (503 ``unavailable``) and is discarded. ``after = 0`` pings on every
+    checkout. ``ping`` is the probe of sync pools (default ``ConnectionPool.check_connection``;
+    it raises on a dead connection). No ``reset`` hook is used: with one, psycopg_pool returns every
+    connection through a background task instead of inline.
     """
 
     def __init__(
@@ -82,22 +85,27 @@ class IdleCheck:
     ) -> None:
         self.after = after
         self.ping = ping
-        self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._handed_out: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
-    def returned(self, conn: psycopg.Connection) -> None:
-        """``reset`` hook: remember when ``conn`` came back to the pool (no I/O)."""
-        self._returned[conn] = time.monotonic()
-
-    def check(self, conn: psycopg.Connection) -> None:
-        """``check`` hook: raise ``psycopg.OperationalError`` if ``conn`` is known dead, ping it
-        if it idled too long or was never used."""
+    def due(self, conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
+        """Whether ``conn`` needs a ping now (and note this checkout). Raises
+        ``psycopg.OperationalError`` if it is known dead."""
         if conn.closed or conn.broken:
             raise psycopg.OperationalError("the connection is closed")
-        since = self._returned.get(conn)
-        if since is None or time.monotonic() - since >= self.after:
+        now = time.monotonic()
+        last = self._handed_out.get(conn)
+        self._handed_out[conn] = now
+        return last is None or now - last >= self.after
+
+    def check(self, conn: psycopg.Connection) -> None:
+        """``check`` hook of a ``ConnectionPool``."""
+        if self.due(conn):
             self.ping(conn)
+
+    async def check_async(self, conn: psycopg.AsyncConnection) -> None:
+        """``check`` hook of an ``AsyncConnectionPool`` (procrastinate's, in the workers)."""
+        if self.due(conn):
+            await AsyncConnectionPool.check_connection(conn)
 
 
 def new_pool(url: str, config: dict, *, min_size: int, max_size: int, name: str) -> ConnectionPool:
@@ -111,7 +119,6 @@ def new_pool(url: str, config: dict, *, min_size: int, max_size: int, name: str)
         max_size=max_size,
         timeout=config["DB_POOL_TIMEOUT"],
         check=idle_check.check,
-        reset=idle_check.returned,
         open=False,
         name=name,
     )

@@ -149,13 +149,17 @@ def process_item(rt: Runtime, item_id: int, task_id: int) -> str:
                 return "skipped"
             queries.finish_item(conn, item_id, "succeeded", profile=hit.data, cached=True)
             return "succeeded"
-        wait = _polite_start(conn, item["host"], config["JOBS_HOST_SPACING_MS"])
-    if wait > 0:
-        time.sleep(wait)  # bounded: at most JOBS_HOST_CONCURRENCY x the spacing
-    with rt.pool.connection() as conn:
-        started = queries.start_item(conn, item_id, task_id)
+        started = queries.start_item(
+            conn, item_id, task_id, item["host"], config["JOBS_HOST_SPACING_MS"]
+        )
+    if started is not None and started.get("outcome") == "backed_off":
+        raise Reschedule(started["wait_seconds"] + 0.05, f"{item['host']} backed off after a 429")
+    if started is not None and started.get("outcome") == "wait":
+        time.sleep(started["wait_seconds"])  # bounded: at most JOBS_HOST_CONCURRENCY x the spacing
+        with rt.pool.connection() as conn:
+            started = queries.start_item(conn, item_id, task_id)
     if started is None:
-        return "skipped"  # cancelled meanwhile
+        return "skipped"  # final, another task's, or cancelled meanwhile
     if started["attempts"] > config["JOBS_MAX_ATTEMPTS"]:
         return _fail(rt, item_id, "internal_error", "The item could not be processed.", {})
     try:
@@ -173,22 +177,10 @@ def process_item(rt: Runtime, item_id: int, task_id: int) -> str:
         with rt.pool.connection() as conn:
             queries.requeue_item(conn, item_id)
         raise
-    with rt.pool.connection() as conn:
+    with rt.pool.connection() as conn, conn.pipeline():  # both statements in one round trip
         profiles.store(conn, started["url"], result)
         queries.finish_item(conn, item_id, "succeeded", profile=result.data, cached=False)
     return "succeeded"
-
-
-def _polite_start(conn: Any, host: str, spacing_ms: int) -> float:
-    """Seconds to wait before fetching ``host``; raises ``Reschedule`` while it is backed off."""
-    if spacing_ms > 0:
-        wait = queries.reserve_host_start(conn, host, spacing_ms)
-        if wait is not None:
-            return wait
-    blocked = queries.host_blocked_for(conn, host)
-    if blocked > 0:
-        raise Reschedule(blocked + 0.05, f"{host} backed off after a 429")
-    return 0.0
 
 
 def _back_off(rt: Runtime, item: dict[str, Any], err: UpstreamBlocked) -> None:

@@ -1,0 +1,161 @@
+"""What a worker sends to Postgres per item: one call to start it (politeness included), one to
+finish it (refund, counters, job end, webhook task), against the real database and a local page
+server. The statement count is taken on real connections (a ``psycopg.Connection`` subclass
+that counts ``execute`` calls), not on a fake."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from app import db as app_db
+from app import profiles
+from app.jobs import tasks
+from app.queries import jobs as job_queries
+from tests.conftest import app_for_tests, fresh_client, make_funded_key
+from tests.fixture_server import FixtureServer
+
+PAGE = "x/javilop-og-only"
+
+
+class CountingConnection(psycopg.Connection):
+    """A real psycopg connection that also records every statement sent with ``execute``."""
+
+    statements: list[str] = []
+
+    def execute(self, query, params=None, **kwargs):
+        text = query if isinstance(query, str) else query.as_string(self)
+        CountingConnection.statements.append(text)
+        return super().execute(query, params, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def jobs_client(database_url):
+    with app_for_tests(
+        database_url, FETCH_ALLOW_LOOPBACK=True, JOBS_HOST_CONCURRENCY=0
+    ) as flask_app:
+        yield flask_app
+
+
+@pytest.fixture(scope="module")
+def pages():
+    with FixtureServer() as server:
+        yield server
+
+
+def _job(jobs_client, db, urls: list[str]) -> list[dict]:
+    _, key = make_funded_key(db, 10)
+    response = fresh_client(jobs_client).post(
+        "/v1/jobs/create", json={"urls": urls}, headers={"x-api-key": key}
+    )
+    assert response.status_code == 202, response.get_json()
+    return db.execute(
+        "select id, task_id, host from public.job_items where job_id = %s order by position",
+        (response.get_json()["data"]["id"],),
+    ).fetchall()
+
+
+def _runtime(database_url: str, config: dict) -> tasks.Runtime:
+    pool = psycopg_pool(database_url, config)
+    settings = dataclasses.replace(profiles.fetch_settings(config), max_retry_after=0)
+    return tasks.Runtime(config=config, pool=pool, fetch_settings=settings)
+
+
+def psycopg_pool(database_url: str, config: dict):
+    idle_check = app_db.IdleCheck(config["DB_POOL_CHECK_IDLE"])
+    pool = app_db.ConnectionPool(
+        database_url,
+        connection_class=CountingConnection,
+        kwargs=app_db.connection_kwargs(database_url),
+        min_size=1,
+        max_size=1,
+        check=idle_check.check,
+        open=False,
+    )
+    pool.open(wait=True)
+    with pool.connection():  # the new connection's first ping happens here
+        pass
+    return pool
+
+
+def test_a_fetched_item_is_five_statements(jobs_client, db, database_url, pages):
+    """get_item, the cache lookup, start (politeness + running), the cache store and finish."""
+    (item,) = _job(jobs_client, db, [pages.url(f"/{PAGE}?one")])
+    config = {**jobs_client.config, "DB_POOL_CHECK_IDLE": 60, "JOBS_HOST_SPACING_MS": 250}
+    rt = _runtime(database_url, config)
+    try:
+        CountingConnection.statements.clear()
+        assert tasks.process_item(rt, item["id"], item["task_id"]) == "succeeded"
+        sent = list(CountingConnection.statements)
+    finally:
+        rt.pool.close()
+    assert len(sent) == 5, sent
+    assert "private.start_job_item" in sent[2] and "private.finish_job_item" in sent[4]
+    row = db.execute(
+        "select i.status, i.attempts, j.status as job_status, j.items_succeeded"
+        "  from public.job_items i join public.jobs j on j.id = i.job_id where i.id = %s",
+        (item["id"],),
+    ).fetchone()
+    assert row == {
+        "status": "succeeded",
+        "attempts": 1,
+        "job_status": "completed",
+        "items_succeeded": 1,
+    }
+
+
+def test_start_takes_the_host_slot_or_answers_wait_without_starting(jobs_client, db, pages):
+    first, second = _job(jobs_client, db, [pages.url(f"/{PAGE}?a"), pages.url(f"/{PAGE}?b")])
+    started = job_queries.start_item(db, first["id"], first["task_id"], first["host"], 250)
+    assert started["outcome"] == "started" and started["attempts"] == 1
+    waiting = job_queries.start_item(db, second["id"], second["task_id"], second["host"], 250)
+    assert waiting["outcome"] == "wait" and 0.15 < waiting["wait_seconds"] <= 0.25
+    status = db.execute("select status from public.job_items where id = %s", (second["id"],))
+    assert status.fetchone()["status"] == "queued"  # nothing started while it must wait
+    # after the wait the worker starts it without taking another slot
+    again = job_queries.start_item(db, second["id"], second["task_id"])
+    assert again["outcome"] == "started"
+
+
+@pytest.mark.parametrize("spacing_ms", [0, 250])
+def test_start_of_a_backed_off_host_is_refused_with_the_time_left(
+    jobs_client, db, pages, spacing_ms
+):
+    (item,) = _job(jobs_client, db, [pages.url(f"/{PAGE}?c")])
+    job_queries.block_host(db, item["host"], 30)
+    refused = job_queries.start_item(db, item["id"], item["task_id"], item["host"], spacing_ms)
+    assert refused["outcome"] == "backed_off" and 29 < refused["wait_seconds"] <= 30
+    status = db.execute(
+        "select status, attempts from public.job_items where id = %s", (item["id"],)
+    )
+    assert status.fetchone() == {"status": "queued", "attempts": 0}
+
+
+def test_start_of_another_tasks_item_is_skipped(jobs_client, db, pages):
+    (item,) = _job(jobs_client, db, [pages.url(f"/{PAGE}?d")])
+    assert job_queries.start_item(db, item["id"], item["task_id"] + 10_000, item["host"], 0) is None
+
+
+def test_item_functions_are_not_callable_by_api_roles(db):
+    for function in (
+        "private.start_job_item",
+        "private.finish_job_item",
+        "private.finish_job_if_done",
+    ):
+        for role in ("anon", "authenticated"):
+            allowed = db.execute(
+                "select bool_or(has_function_privilege(%s, p.oid, 'execute')) as allowed"
+                "  from pg_catalog.pg_proc p where p.oid::regproc::text = %s",
+                (role, function),
+            ).fetchone()["allowed"]
+            assert allowed is False, (function, role)
+
+
+def test_counting_connection_counts_real_statements(database_url):
+    with CountingConnection.connect(database_url, row_factory=dict_row) as conn:
+        CountingConnection.statements.clear()
+        assert conn.execute("select 1 as one").fetchone() == {"one": 1}
+    assert CountingConnection.statements == ["select 1 as one"]
