@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -36,7 +37,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+def serve(
+    target: str, port: int, workers: int, env: dict[str, str], flags: Sequence[str] = ()
+) -> subprocess.Popen:
+    """Start ``gunicorn target`` with ``workers`` processes (and extra ``flags``, e.g. the worker
+    class) on 127.0.0.1:``port``; return once it accepts connections."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -44,6 +49,7 @@ def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subproce
             "gunicorn",
             "--workers",
             str(workers),
+            *flags,
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -105,7 +111,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     args = parser.parse_args()
+    flags = ["--worker-class", args.worker_class, "--threads", str(args.threads)]
 
     server, url = _pg.start()
     new_key = generate_api_key()
@@ -124,8 +133,8 @@ def main() -> None:
         "RATELIMIT_PLAN_LIMITS": json.dumps({"free": "100000000 per minute"}),
     }
     api_port, noop_port = free_port(), free_port()
-    api = serve("wsgi:app", api_port, args.workers, env)
-    noop = serve("bench.noop_app:app", noop_port, args.workers, env)
+    api = serve("wsgi:app", api_port, args.workers, env, flags)
+    noop = serve("bench.noop_app:app", noop_port, args.workers, env, flags)
     try:
         load(api_port, "/v1/credits/balance", {"x-api-key": new_key.plaintext}, 2, 1)  # warm-up
         load(noop_port, "/noop", {}, 2, 1)
@@ -149,7 +158,8 @@ def main() -> None:
         noop.wait()
         server.cleanup()
     print(
-        f"gunicorn sync workers={args.workers}, clients={args.clients}, {args.seconds:.0f} s each"
+        f"gunicorn {args.worker_class} workers={args.workers} threads={args.threads},"
+        f" clients={args.clients}, {args.seconds:.0f} s each"
     )
     print(f"{'route':<26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
     for name, (rate, p50, p99, errors) in rows:
