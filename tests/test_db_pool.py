@@ -1,13 +1,15 @@
-"""The request pool's health check (``app.db.IdleCheck``): a connection used a moment ago is
-handed out without the empty-query round trip; one that idled too long, or was never used, is
-pinged, and a dead one is replaced before any caller sees it."""
+"""The pools' health check (``app.db.IdleCheck``): a connection handed out a moment ago is
+handed out again without the empty-query round trip; one unused for too long, or never used,
+is pinged, and a dead one is replaced before any caller sees it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from app import db
 from app.config import ConfigError, load_config
@@ -32,7 +34,6 @@ def _pool(database_url: str, idle_check: db.IdleCheck) -> db.ConnectionPool:
         min_size=1,
         max_size=1,
         check=idle_check.check,
-        reset=idle_check.returned,
         open=False,
     )
     pool.open(wait=True)
@@ -112,3 +113,31 @@ def test_db_pool_check_idle_is_validated():
     assert load_config({})["DB_POOL_CHECK_IDLE"] == 10
     with pytest.raises(ConfigError):
         load_config({"DB_POOL_CHECK_IDLE": "-1"})
+
+
+@pytest.mark.parametrize("check_idle", [0, 60])
+def test_check_async_honours_the_window_on_an_async_pool(database_url, check_idle):
+    """procrastinate's pool in the workers: same rule as the sync pools."""
+
+    async def scenario() -> None:
+        idle_check = db.IdleCheck(check_idle)
+        pool = AsyncConnectionPool(
+            database_url, min_size=1, max_size=1, check=idle_check.check_async, open=False
+        )
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                dead_pid = conn.info.backend_pid
+            with psycopg.connect(database_url, autocommit=True) as admin:
+                admin.execute("select pg_terminate_backend(%s)", (dead_pid,))
+            if check_idle:
+                with pytest.raises(psycopg.OperationalError):
+                    async with pool.connection() as conn:
+                        await conn.execute("select 1")
+            async with pool.connection() as conn:
+                cursor = await conn.execute("select pg_backend_pid()")
+                assert (await cursor.fetchone())[0] != dead_pid
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
