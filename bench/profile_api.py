@@ -1,16 +1,17 @@
 """Where the time of ``GET /v1/credits/balance`` goes, under gunicorn, sampled with py-spy.
 
-    .venv/bin/python -m pip install py-spy==0.4.3   # dev requirement (requirements-dev.txt)
     .venv/bin/python -m bench.profile_api [--seconds 10] [--clients 8] [--workers 2]
                                           [--rate 500] [--worker-class sync] [--threads 1]
 
-The same setup as ``bench.api`` (a throwaway embedded Postgres, one key, the real app under
-gunicorn on 127.0.0.1, load from client threads in this process). While the load runs,
-``py-spy record --subprocesses --idle --nonblocking`` samples every gunicorn worker; each sample
-(one thread's stack at one instant) is put in the first category of ``CATEGORIES`` whose
-pattern appears in the stack. Samples of a worker waiting for the next connection are "idle"
-and left out; the rest, divided by the requests served, is wall time per request in each
-category (the SQL round trip is wall time, most of it spent in Postgres).
+Needs py-spy (in requirements-dev.txt). The same setup as ``bench.api`` (a throwaway embedded
+Postgres, one key, the real app under gunicorn on 127.0.0.1 at LOG_LEVEL INFO, load from client
+threads in this process). While the load runs, ``py-spy record --subprocesses --idle`` samples
+every gunicorn worker (pausing it for each sample, so the run is slower than ``bench.api``);
+each sample of a thread handling a request (``SyncWorker.handle``/``ThreadWorker.handle``) is
+put in the first category of ``CATEGORIES`` whose pattern appears in its stack. Threads waiting
+for a connection are left out; the rest, divided by the requests served, is wall time per
+request in each category (the SQL call is wall time, most of it spent in Postgres; with
+threads, time waiting for the GIL lands wherever the thread waits).
 """
 
 from __future__ import annotations
