@@ -6,6 +6,8 @@ that counts ``execute`` calls), not on a fake."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import psycopg
 import pytest
@@ -159,3 +161,46 @@ def test_counting_connection_counts_real_statements(database_url):
         CountingConnection.statements.clear()
         assert conn.execute("select 1 as one").fetchone() == {"one": 1}
     assert CountingConnection.statements == ["select 1 as one"]
+
+
+def test_first_start_waits_for_a_cancel_holding_the_job_instead_of_deadlocking(
+    jobs_client, db, database_url, pages
+):
+    """A cancel locks the job row, then cancels its queued items. A first start arriving in
+    between must queue behind the job row (the lock order everywhere: job, then items), then
+    find its item cancelled; locking the item first would deadlock with the cancel."""
+    (item,) = _job(jobs_client, db, [pages.url(f"/{PAGE}?e")])
+    job_id = db.execute(
+        "select job_id from public.job_items where id = %s", (item["id"],)
+    ).fetchone()["job_id"]
+    outcome: dict = {}
+
+    def start() -> None:
+        with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+            try:
+                outcome["started"] = job_queries.start_item(
+                    conn, item["id"], item["task_id"], item["host"], 0
+                )
+            except psycopg.Error as exc:
+                outcome["error"] = exc
+
+    with psycopg.connect(database_url) as cancel:  # one transaction, as cancel_job runs
+        cancel.execute("select 1 from public.jobs where id = %s for update", (job_id,))
+        starter = threading.Thread(target=start)
+        starter.start()
+        time.sleep(0.5)  # the start is now waiting for the job row
+        cancel.execute(
+            "update public.job_items set status = 'cancelled', finished_at = now()"
+            " where job_id = %s and status = 'queued'",
+            (job_id,),
+        )
+        cancel.execute(
+            "update public.jobs set status = 'cancelled', cancelled_at = now() where id = %s",
+            (job_id,),
+        )
+        cancel.commit()
+    starter.join(timeout=10)
+    assert "error" not in outcome, outcome
+    assert outcome["started"] is None
+    row = db.execute("select status, attempts from public.job_items where id = %s", (item["id"],))
+    assert row.fetchone() == {"status": "cancelled", "attempts": 0}

@@ -92,6 +92,14 @@ begin
     end if;
   end if;
 
+  -- Lock order as everywhere: the job row before its items' rows. A job still queued is about
+  -- to become running, so lock it first; a cancel holding it then goes first, and this start
+  -- finds the item cancelled instead of deadlocking with it.
+  perform 1 from public.jobs j
+   where j.id = (select i.job_id from public.job_items i where i.id = p_item_id)
+     and j.status = 'queued'
+     for update;
+
   return query
   with started as (
     update public.job_items i
