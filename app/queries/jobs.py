@@ -1,8 +1,10 @@
 """Batch jobs: every SQL statement of the jobs API and the queue workers.
 
 Plain functions ``(conn, ...) -> dict``; no Flask. Functions that change several rows open
-``conn.transaction()`` themselves, and always lock a job's row before its items' rows, so a
-cancel and a finishing item cannot deadlock.
+``conn.transaction()`` themselves or call one SQL function that does it all
+(``private.start_job_item``, ``private.finish_job_item``, ``private.finish_job_if_done``:
+one round trip per worker step), and always lock a job's row before its items' rows, so a
+cancel, a starting item and a finishing item cannot deadlock.
 
 Queue tasks are deferred with procrastinate's own SQL function
 (``procrastinate.procrastinate_defer_jobs_v1``) inside the caller's transaction: the credit
