@@ -5,7 +5,7 @@ them with SQL (``app/queries/jobs.py``); a worker (``app/jobs/worker.py``) runs 
 
 Every task is safe to run twice (redelivery after a crash, a stalled-job retry): an item already
 in a final state, or owned by another task, is left alone; a final transition and its refund
-happen once in one transaction (``queries.finish_item``). A fetched item costs three calls
+happen once in one transaction (``queries.finish_item``). A fetched item costs three round trips
 of its own: ``get_item``, ``start_item`` (politeness and start in one SQL call) and the cache
 store with ``finish_item`` (one round trip), plus the cache lookup when the cache is on.
 
