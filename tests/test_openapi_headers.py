@@ -22,6 +22,8 @@ def test_request_headers_are_declared(client):
                 idempotent.add(f"{method.upper()} {path}")
     assert idempotent == {
         "GET /v1/creators/profile",
+        "GET /v1/creators/posts",
+        "GET /v1/creators/history",
         "POST /v1/jobs/create",
         "POST /v1/billing/checkout",
     }
