@@ -102,6 +102,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DB_POOL_MIN_SIZE": _int(env, "DB_POOL_MIN_SIZE", 1, minimum=0),
         "DB_POOL_MAX_SIZE": _int(env, "DB_POOL_MAX_SIZE", 10, minimum=1),
         "DB_POOL_TIMEOUT": _float(env, "DB_POOL_TIMEOUT", 10.0),
+        # seconds a pooled connection may idle before it is pinged on checkout (0: always ping)
+        "DB_POOL_CHECK_IDLE": _int(env, "DB_POOL_CHECK_IDLE", 10),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 15000, minimum=0),
         # Requests
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1_000_000, minimum=1024),

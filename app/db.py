@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from flask import Flask, current_app
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from app import migrate
 from app.errors import Unavailable
@@ -60,18 +63,76 @@ def connection_kwargs(url: str) -> dict:
     return kwargs
 
 
+class IdleCheck:
+    """The pool's ``check`` hook: ping a connection before handing it out only when it was last
+    handed out ``after`` seconds ago or more.
+
+    psycopg_pool's ``check_connection`` costs one round trip (an empty query) per checkout,
+    as much as the work of a free call. A connection handed out less than ``after`` seconds ago
+    has idled less than that, and is as alive as a ping would show; so only one unused for
+    longer (or never used: new ones) is pinged, and a dead one is then replaced by the pool
+    without the caller noticing. One that dies within ``after`` seconds of its last use fails
+    its next query (503 ``unavailable``) and is discarded. ``after = 0`` pings on every
+    checkout. ``ping`` is the probe of sync pools (default ``ConnectionPool.check_connection``;
+    it raises on a dead connection). No ``reset`` hook is used: with one, psycopg_pool returns every
+    connection through a background task instead of inline.
+    """
+
+    def __init__(
+        self,
+        after: float,
+        ping: Callable[[psycopg.Connection], None] = ConnectionPool.check_connection,
+    ) -> None:
+        self.after = after
+        self.ping = ping
+        self._handed_out: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def due(self, conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
+        """Whether ``conn`` needs a ping now (and note this checkout). Raises
+        ``psycopg.OperationalError`` if it is known dead."""
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
+        now = time.monotonic()
+        last = self._handed_out.get(conn)
+        self._handed_out[conn] = now
+        return last is None or now - last >= self.after
+
+    def check(self, conn: psycopg.Connection) -> None:
+        """``check`` hook of a ``ConnectionPool``."""
+        if self.due(conn):
+            self.ping(conn)
+
+    async def check_async(self, conn: psycopg.AsyncConnection) -> None:
+        """``check`` hook of an ``AsyncConnectionPool`` (procrastinate's, in the workers)."""
+        if self.due(conn):
+            await AsyncConnectionPool.check_connection(conn)
+
+
+def new_pool(url: str, config: dict, *, min_size: int, max_size: int, name: str) -> ConnectionPool:
+    """A closed ``ConnectionPool`` for ``url`` with our connection options and an ``IdleCheck``
+    of ``DB_POOL_CHECK_IDLE`` seconds. Call ``open()`` on it."""
+    idle_check = IdleCheck(config["DB_POOL_CHECK_IDLE"])
+    return ConnectionPool(
+        url,
+        kwargs=connection_kwargs(url),
+        min_size=min_size,
+        max_size=max_size,
+        timeout=config["DB_POOL_TIMEOUT"],
+        check=idle_check.check,
+        open=False,
+        name=name,
+    )
+
+
 def init_app(app: Flask) -> None:
     """Resolve the database (URL or embedded), open the pool and store it on the app."""
     url = app.config["DATABASE_URL"] or start_embedded(app.config["EMBEDDED_PG_DIR"])
     app.config["DATABASE_URL"] = url
-    pool = ConnectionPool(
+    pool = new_pool(
         url,
-        kwargs=connection_kwargs(url),
+        app.config,
         min_size=app.config["DB_POOL_MIN_SIZE"],
         max_size=app.config["DB_POOL_MAX_SIZE"],
-        timeout=app.config["DB_POOL_TIMEOUT"],
-        check=ConnectionPool.check_connection,
-        open=False,
         name="api",
     )
     pool.open()

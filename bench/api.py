@@ -1,13 +1,17 @@
 """Requests/s and p50/p99 latency of ``GET /v1/credits/balance`` under gunicorn, next to a
 no-op Flask route under the same gunicorn settings, in the same run.
 
-    .venv/bin/python -m bench.api [--seconds 5] [--clients 8] [--workers 2]
+    .venv/bin/python -m bench.api [--seconds 5] [--clients 8] [--workers 2] [--rounds 5]
+                                  [--worker-class sync|gthread] [--threads 1]
 
-Both servers run on 127.0.0.1 with sync workers; the load comes from client threads in this
-process (on a 2-core machine they share the CPU with the server, which caps both numbers alike).
-The balance call authenticates the key (format, rate limit, one spend_credits round trip).
-The cache-hit case is ``GET /v1/creators/profile`` for a creator already cached: the cache read,
-the charge (1 credit) and the lookup-history row in one SQL call (``begin_profile_lookup``).
+Both servers run on 127.0.0.1 with the same gunicorn settings; the load comes from client
+threads in this process (on a 2-core machine they share the CPU with the server, which caps
+both numbers alike), one new connection per request, each route in ``--rounds`` alternating
+slices so that other load on the machine falls on both alike. The balance call authenticates
+the key (format, rate limit, one spend_credits round trip). The cache-hit case is
+``GET /v1/creators/profile`` for a creator already cached: the cache read, the charge (1 credit)
+and the lookup-history row in one SQL call (``begin_profile_lookup``). Logs at WARNING (no
+access line).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -43,7 +48,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+def serve(
+    target: str, port: int, workers: int, env: dict[str, str], flags: Sequence[str] = ()
+) -> subprocess.Popen:
+    """Start ``gunicorn target`` with ``workers`` processes (and extra ``flags``, e.g. the worker
+    class) on 127.0.0.1:``port``; return once it accepts connections."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -51,6 +60,7 @@ def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subproce
             "gunicorn",
             "--workers",
             str(workers),
+            *flags,
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -73,8 +83,11 @@ def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subproce
     raise RuntimeError(f"{target} did not start")
 
 
-def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: float):
-    """Return (requests/s, p50 ms, p99 ms, non-200 count)."""
+def load_raw(
+    port: int, path: str, headers: dict[str, str], clients: int, seconds: float
+) -> tuple[list[float], float, int]:
+    """``clients`` threads sending GET ``path`` (a new connection each) for ``seconds``.
+    Returns (latencies in s, elapsed s, non-200 count)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -102,9 +115,31 @@ def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: f
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
+    return latencies, time.perf_counter() - began, errors[0]
+
+
+def summary(latencies: list[float], elapsed: float, errors: int) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, non-200 count)."""
     quantiles = statistics.quantiles(latencies, n=100)
-    return len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors[0]
+    return len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors
+
+
+def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: float):
+    """Return (requests/s, p50 ms, p99 ms, non-200 count)."""
+    return summary(*load_raw(port, path, headers, clients, seconds))
+
+
+def interleaved(targets, clients: int, seconds: float, rounds: int) -> list[tuple[str, tuple]]:
+    """Load each ``(name, port, path, headers)`` of ``targets`` for ``seconds`` in total, in
+    ``rounds`` alternating slices, so that a change in the machine's load (it is shared) hits
+    every route alike. Returns ``(name, load summary)`` per target."""
+    collected = {name: ([], 0.0, 0) for name, *_ in targets}
+    for _ in range(rounds):
+        for name, port, path, headers in targets:
+            latencies, elapsed, errors = load_raw(port, path, headers, clients, seconds / rounds)
+            total = collected[name]
+            collected[name] = (total[0] + latencies, total[1] + elapsed, total[2] + errors)
+    return [(name, summary(*collected[name])) for name, *_ in targets]
 
 
 def main() -> None:
@@ -112,7 +147,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices per route")
     args = parser.parse_args()
+    flags = ["--worker-class", args.worker_class, "--threads", str(args.threads)]
 
     server, url = _pg.start()
     new_key = generate_api_key()
@@ -129,34 +168,18 @@ def main() -> None:
         "RATELIMIT_PLAN_LIMITS": json.dumps({"free": "100000000 per minute"}),
     }
     api_port, noop_port = free_port(), free_port()
-    api = serve("wsgi:app", api_port, args.workers, env)
-    noop = serve("bench.noop_app:app", noop_port, args.workers, env)
+    api = serve("wsgi:app", api_port, args.workers, env, flags)
+    noop = serve("bench.noop_app:app", noop_port, args.workers, env, flags)
     try:
-        load(api_port, "/v1/credits/balance", {"x-api-key": new_key.plaintext}, 2, 1)  # warm-up
+        balance_headers = {"x-api-key": new_key.plaintext}
+        load(api_port, "/v1/credits/balance", balance_headers, 2, 1)  # warm-up
         load(noop_port, "/noop", {}, 2, 1)
-        rows = [
-            (
-                "GET /v1/credits/balance",
-                load(
-                    api_port,
-                    "/v1/credits/balance",
-                    {"x-api-key": new_key.plaintext},
-                    args.clients,
-                    args.seconds,
-                ),
-            ),
-            ("GET /noop (bare Flask)", load(noop_port, "/noop", {}, args.clients, args.seconds)),
-            (
-                "GET /v1/creators/profile hit",
-                load(
-                    api_port,
-                    CACHED_PROFILE_PATH,
-                    {"x-api-key": new_key.plaintext},
-                    args.clients,
-                    args.seconds,
-                ),
-            ),
+        targets = [
+            ("GET /v1/credits/balance", api_port, "/v1/credits/balance", balance_headers),
+            ("GET /noop (bare Flask)", noop_port, "/noop", {}),
+            ("GET /v1/creators/profile hit", api_port, CACHED_PROFILE_PATH, balance_headers),
         ]
+        rows = interleaved(targets, args.clients, args.seconds, args.rounds)
     finally:
         api.terminate()
         noop.terminate()
@@ -164,7 +187,8 @@ def main() -> None:
         noop.wait()
         server.cleanup()
     print(
-        f"gunicorn sync workers={args.workers}, clients={args.clients}, {args.seconds:.0f} s each"
+        f"gunicorn {args.worker_class} workers={args.workers} threads={args.threads},"
+        f" clients={args.clients}, {args.seconds:.0f} s each in {args.rounds} alternating slices"
     )
     print(f"{'route':<26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
     for name, (rate, p50, p99, errors) in rows:

@@ -18,6 +18,7 @@ from app.queries import posts as posts_queries
 from app.security import hash_api_key
 from tests.conftest import app_for_tests, assert_error, balance_of, fresh_client, make_funded_key
 from tests.fixture_server import FIXTURES as PAGES
+from tests.test_jobs_item_sql import CountingConnection, psycopg_pool
 from tests.tls_server import Reply, TlsServer, recorded
 
 POSTS = Path(__file__).resolve().parent / "fixtures" / "posts"
@@ -584,3 +585,37 @@ def test_cancelled_item_refunds_every_part(client, db):
     ).get_json()["data"]
     client.post("/v1/jobs/cancel", json={"id": created["id"]}, headers={"x-api-key": key})
     assert ledger(db, user_id) == [("usage", -3), ("refund", 3)]
+
+
+def test_batch_item_with_posts_stores_both_parts_and_finishes_in_one_pipeline(
+    posts_app, client, tls, db, database_url
+):
+    """Per item with both parts: get_item, start, the posts cache read, one politeness call per
+    request to an API host, then the profile store, the posts store and finish_job_item, sent
+    together (one pipeline) as the last three statements."""
+    _, key = make_funded_key(db, 10)
+    route_carol(tls)
+    created = client.post(
+        "/v1/jobs/create",
+        json={"urls": [CAROL], "include": ["profile", "posts"]},
+        headers={"x-api-key": key},
+    ).get_json()["data"]
+    (item,) = db.execute(
+        "select id, task_id from public.job_items where job_id = %s", (created["id"],)
+    ).fetchall()
+    pool = psycopg_pool(database_url, posts_app.config)
+    try:
+        runtime = tasks.configure(posts_app.config, pool)
+        CountingConnection.statements.clear()
+        assert tasks.process_item(runtime, item["id"], item["task_id"]) == "succeeded"
+        sent = list(CountingConnection.statements)
+    finally:
+        pool.close()
+    api_requests = [s for s in tls.seen if s.host == "public.api.bsky.app"]
+    gate = [s for s in sent if "take_host_slot" in s]
+    assert api_requests and len(gate) == len(api_requests)
+    assert not any("host_politeness" in s for s in sent)  # politeness only through the function
+    assert "private.start_job_item" in sent[1]
+    assert "store_creator_profile" in sent[-3] and "store_creator_posts" in sent[-2]
+    assert "private.finish_job_item" in sent[-1]
+    assert len(sent) == 3 + len(gate) + 3, sent

@@ -30,9 +30,7 @@ class PoliteHosts:
     def start(self, host: str) -> float | None:
         """Seconds to wait before requesting ``host``; None while it is backed off."""
         with self.pool.connection() as conn:
-            if self.spacing_ms > 0:
-                return queries.reserve_host_start(conn, host, self.spacing_ms)
-            return None if queries.host_blocked_for(conn, host) > 0 else 0.0
+            return queries.take_host_slot(conn, host, self.spacing_ms)
 
     def back_off(self, host: str, seconds: float | None) -> None:
         """Back ``host`` off for ``seconds`` (its Retry-After) or the default."""

@@ -5,7 +5,11 @@ them with SQL (``app/queries/jobs.py``); a worker (``app/jobs/worker.py``) runs 
 
 Every task is safe to run twice (redelivery after a crash, a stalled-job retry): an item already
 in a final state, or owned by another task, is left alone; a final transition and its refund
-happen once in one transaction (``queries.finish_item``).
+happen once in one transaction (``queries.finish_item``). A fetched item costs three round trips
+of its own: ``get_item``, ``start_item`` (politeness and start in one SQL call) and the cache
+store with ``finish_item`` (one round trip, ``app.jobs.parts.finish``), plus the cache lookup
+when the cache is on. A posts part (``"include"``) adds its own cache read; the posts it
+fetched are stored in that same finishing round trip.
 
 Politeness, across all workers: at most ``JOBS_HOST_CONCURRENCY`` fetches per host at once (the
 task's procrastinate ``lock``, fixed at job creation), starts spaced ``JOBS_HOST_SPACING_MS``
@@ -151,18 +155,23 @@ def process_item(rt: Runtime, item_id: int, task_id: int) -> str:
         ttl = config["PROFILE_CACHE_TTL"] if wants_profile else 0
         hit = profiles.cached(conn, identify(item["url"]), ttl)
         quick = hit is not None or not wants_profile  # nothing to fetch for the profile part
-        if quick and queries.start_item(conn, item_id, task_id) is None:
-            return "skipped"
+        if quick:
+            if queries.start_item(conn, item_id, task_id) is None:
+                return "skipped"
+        else:
+            started = queries.start_item(
+                conn, item_id, task_id, item["host"], config["JOBS_HOST_SPACING_MS"]
+            )
     if quick:
         return parts.finish(rt, item, profile=hit.data if hit else None, cached=hit is not None)
-    with rt.pool.connection() as conn:
-        wait = _polite_start(conn, item["host"], config["JOBS_HOST_SPACING_MS"])
-    if wait > 0:
-        time.sleep(wait)  # bounded: at most JOBS_HOST_CONCURRENCY x the spacing
-    with rt.pool.connection() as conn:
-        started = queries.start_item(conn, item_id, task_id)
+    if started is not None and started.get("outcome") == "backed_off":
+        raise Reschedule(started["wait_seconds"] + 0.05, f"{item['host']} backed off after a 429")
+    if started is not None and started.get("outcome") == "wait":
+        time.sleep(started["wait_seconds"])  # bounded: at most JOBS_HOST_CONCURRENCY x the spacing
+        with rt.pool.connection() as conn:
+            started = queries.start_item(conn, item_id, task_id)
     if started is None:
-        return "skipped"  # cancelled meanwhile
+        return "skipped"  # final, another task's, or cancelled meanwhile
     if started["attempts"] > config["JOBS_MAX_ATTEMPTS"]:
         return _fail(rt, item, "internal_error", "The item could not be processed.", {})
     try:
@@ -180,21 +189,7 @@ def process_item(rt: Runtime, item_id: int, task_id: int) -> str:
         with rt.pool.connection() as conn:
             queries.requeue_item(conn, item_id)
         raise
-    with rt.pool.connection() as conn:
-        profiles.store(conn, started["url"], result)
-    return parts.finish(rt, item, profile=result.data, cached=False)
-
-
-def _polite_start(conn: Any, host: str, spacing_ms: int) -> float:
-    """Seconds to wait before fetching ``host``; raises ``Reschedule`` while it is backed off."""
-    if spacing_ms > 0:
-        wait = queries.reserve_host_start(conn, host, spacing_ms)
-        if wait is not None:
-            return wait
-    blocked = queries.host_blocked_for(conn, host)
-    if blocked > 0:
-        raise Reschedule(blocked + 0.05, f"{host} backed off after a 429")
-    return 0.0
+    return parts.finish(rt, item, profile=result.data, cached=False, fetched=result)
 
 
 def _back_off(rt: Runtime, item: dict[str, Any], err: UpstreamBlocked) -> None:

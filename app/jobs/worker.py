@@ -31,7 +31,7 @@ import psycopg
 from flask import current_app
 from flask.cli import with_appcontext
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from app import db
 from app.jobs import sweep, tasks
@@ -48,10 +48,13 @@ def queue_database_url(config: Mapping[str, Any]) -> str:
 
 
 async def _configure_connection(conn: psycopg.AsyncConnection) -> None:
-    """procrastinate's SQL uses unqualified names: point new connections at its schema."""
+    """procrastinate's SQL uses unqualified names: point new connections at its schema. Then
+    autocommit: every procrastinate query is one statement (a function call), and autocommit
+    spares each a BEGIN and a COMMIT round trip."""
     await conn.execute(f"set search_path = {SEARCH_PATH}")
     if not conn.autocommit:
         await conn.commit()
+        await conn.set_autocommit(True)
 
 
 def queue_app(config: Mapping[str, Any], max_connections: int = 4) -> procrastinate.App:
@@ -60,12 +63,20 @@ def queue_app(config: Mapping[str, Any], max_connections: int = 4) -> procrastin
     kwargs: dict[str, Any] = {}
     if conninfo_to_dict(url).get("port") == db.TRANSACTION_POOLER_PORT:
         kwargs["prepare_threshold"] = None
+    idle_check = db.IdleCheck(config["DB_POOL_CHECK_IDLE"])
+
+    def pool_factory(**pool_args: Any) -> AsyncConnectionPool:
+        # procrastinate's own pool pings every connection on checkout (two extra round trips
+        # per item: fetch and finish); ping only idle ones, like the task pool.
+        return AsyncConnectionPool(**{**pool_args, "check": idle_check.check_async})
+
     connector = procrastinate.PsycopgConnector(
         conninfo=url,
         kwargs=kwargs,
         configure=_configure_connection,
         min_size=1,
         max_size=max_connections,
+        pool_factory=pool_factory,
     )
     return tasks.queue.with_connector(connector)
 
@@ -160,16 +171,7 @@ def run(config: Mapping[str, Any], concurrency: int | None = None, name: str | N
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     url = queue_database_url(config)
     check_schema(url)
-    pool = ConnectionPool(
-        url,
-        kwargs=db.connection_kwargs(url),
-        min_size=1,
-        max_size=concurrency + 2,
-        timeout=config["DB_POOL_TIMEOUT"],
-        check=ConnectionPool.check_connection,
-        open=False,
-        name="jobs-worker",
-    )
+    pool = db.new_pool(url, config, min_size=1, max_size=concurrency + 2, name="jobs-worker")
     pool.open()
     try:
         tasks.configure(config, pool)

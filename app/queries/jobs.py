@@ -1,8 +1,10 @@
 """Batch jobs: every SQL statement of the jobs API and the queue workers.
 
 Plain functions ``(conn, ...) -> dict``; no Flask. Functions that change several rows open
-``conn.transaction()`` themselves, and always lock a job's row before its items' rows, so a
-cancel and a finishing item cannot deadlock.
+``conn.transaction()`` themselves or call one SQL function that does it all
+(``private.start_job_item``, ``private.finish_job_item``, ``private.finish_job_if_done``:
+one round trip per worker step), and always lock a job's row before its items' rows, so a
+cancel, a starting item and a finishing item cannot deadlock.
 
 Queue tasks are deferred with procrastinate's own SQL function
 (``procrastinate.procrastinate_defer_jobs_v1``) inside the caller's transaction: the credit
@@ -20,8 +22,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from app.queries import credits as credit_queries
-
 QUEUE = "creatorscrape_jobs"
 SCRAPE_TASK = "jobs.scrape_item"
 WEBHOOK_TASK = "jobs.deliver_webhook"
@@ -29,6 +29,9 @@ WEBHOOK_PRIORITY = 10  # webhook deliveries are fetched before pending items
 
 ACTIVE_ITEM_STATES = ("queued", "running")
 FINAL_JOB_STATES = ("completed", "failed", "cancelled")
+
+#: The webhook task the SQL functions queue when a job ends (``private.finish_job_if_done``).
+_WEBHOOK_TASK_ARGS = {"queue": QUEUE, "task": WEBHOOK_TASK, "priority": WEBHOOK_PRIORITY}
 
 _JOB_COLUMNS = sql.SQL(
     "id, seq, user_id, api_key_id, status, charge_ref, items_total, items_succeeded, items_failed,"
@@ -71,16 +74,6 @@ def defer_items(
         {"task_ids": task_ids},
     )
     return task_ids
-
-
-def _defer_webhook(conn: psycopg.Connection, job_id: UUID | str) -> None:
-    conn.execute(
-        "select procrastinate.procrastinate_defer_jobs_v1(array["
-        "  row(%(queue)s, %(task)s, %(priority)s, null, null,"
-        "      jsonb_build_object('job_id', %(job)s::text), null)"
-        "  ::procrastinate.procrastinate_job_to_defer_v1])",
-        {"queue": QUEUE, "task": WEBHOOK_TASK, "priority": WEBHOOK_PRIORITY, "job": str(job_id)},
-    )
 
 
 def _value(row: Any, key: str) -> Any:
@@ -218,24 +211,17 @@ def list_deliveries(
     return rows[::-1]
 
 
-def _finish_job_if_done(conn: psycopg.Connection, job: dict[str, Any]) -> dict[str, Any]:
-    """Inside the transaction that holds ``job``'s row lock: when every item is final, set the
-    final status and ``finished_at`` and queue the webhook (exactly once)."""
-    settled = job["items_succeeded"] + job["items_failed"] + job["items_cancelled"]
-    if job["finished_at"] is not None or settled < job["items_total"]:
-        return job
-    job = conn.execute(
+def _finish_job_if_done(conn: psycopg.Connection, job_id: UUID | str) -> dict[str, Any]:
+    """Inside the transaction that holds the job's row lock: when every item is final, set the
+    final status and ``finished_at`` and queue the webhook, exactly once
+    (``private.finish_job_if_done``). Returns the job row."""
+    return conn.execute(
         sql.SQL(
-            "update public.jobs set finished_at = now(),"
-            "       status = case when status = 'cancelled' then 'cancelled'"
-            "                     when items_succeeded > 0 then 'completed' else 'failed' end"
-            " where id = %s returning {cols}"
+            "select {cols} from private.finish_job_if_done(%(job)s, %(queue)s, %(task)s,"
+            " %(priority)s)"
         ).format(cols=_JOB_COLUMNS),
-        (job["id"],),
+        {"job": job_id, **_WEBHOOK_TASK_ARGS},
     ).fetchone()
-    if job["webhook_url"]:
-        _defer_webhook(conn, job["id"])
-    return job
 
 
 def cancel_job(
@@ -285,7 +271,7 @@ def cancel_job(
             ).format(cols=_JOB_COLUMNS),
             (len(ids), refunded, job_id),
         ).fetchone()
-        return _finish_job_if_done(conn, job)
+        return _finish_job_if_done(conn, job["id"])
 
 
 # --- worker side --------------------------------------------------------------------------------
@@ -301,24 +287,33 @@ def get_item(conn: psycopg.Connection, item_id: int) -> dict[str, Any] | None:
     ).fetchone()
 
 
-def start_item(conn: psycopg.Connection, item_id: int, task_id: int) -> dict[str, Any] | None:
+def start_item(
+    conn: psycopg.Connection,
+    item_id: int,
+    task_id: int,
+    host: str | None = None,
+    spacing_ms: int | None = None,
+) -> dict[str, Any] | None:
     """Mark an item ``running`` and count the attempt, unless it is final or belongs to another
-    task (then None: the caller does nothing). Marks its job ``running`` on the first start."""
-    item = conn.execute(
-        "update public.job_items"
-        "   set status = 'running', attempts = attempts + 1,"
-        "       started_at = coalesce(started_at, now())"
-        " where id = %s and task_id = %s and status in ('queued', 'running')"
-        " returning id, job_id, url, host, attempts",
-        (item_id, task_id),
+    task (then None: the caller does nothing). Marks its job ``running`` on the first start.
+
+    With ``spacing_ms`` (and the item's ``host``), politeness first, in the same call
+    (``private.start_job_item``): the host's next start slot is taken (``spacing_ms`` between
+    starts, across all workers) and the item starts only if that slot is now. Otherwise nothing
+    is started and the answer is ``{"outcome": "wait", "wait_seconds"}`` (sleep, then call again
+    without ``spacing_ms``) or ``{"outcome": "backed_off", "wait_seconds"}`` (the host is backed
+    off after a 429: reschedule). A started item is ``{"outcome": "started", "id", "job_id",
+    "url", "host", "attempts"}``."""
+    row = conn.execute(
+        "select outcome, wait_seconds, job_id, url, host, attempts"
+        "  from private.start_job_item(%s, %s, %s, %s)",
+        (item_id, task_id, host, spacing_ms),
     ).fetchone()
-    if item is not None:
-        conn.execute(
-            "update public.jobs set status = 'running', started_at = now()"
-            " where id = %s and status = 'queued'",
-            (item["job_id"],),
-        )
-    return item
+    if row["outcome"] == "skipped":
+        return None
+    if row["outcome"] == "started":
+        return {"id": item_id, **row}
+    return {"outcome": row["outcome"], "wait_seconds": row["wait_seconds"]}
 
 
 def requeue_item(conn: psycopg.Connection, item_id: int) -> None:
@@ -345,98 +340,49 @@ def finish_item(
     refund: int | None = None,
 ) -> dict[str, Any] | None:
     """Move an item to ``succeeded`` or ``failed``, once: an item already final is left alone
-    (returns None), so a redelivered task changes nothing. ``refund`` credits (default: the
-    item's whole price when it failed, else none; a succeeded item whose posts part failed
-    refunds that part) go back with ``refund_credits(charge_ref, refund, '<job>:<item>')`` in
-    the same transaction (the refund ref makes it exactly-once even beyond this check).
-    Returns the updated job row."""
+    (returns None), so a redelivered task changes nothing. ``profile``/``cached`` or
+    ``error_*`` record the profile part, ``posts`` or ``posts_error_*`` the posts part.
+    ``refund`` credits (default: the item's whole price ``profile_cost + posts_cost`` when it
+    failed, else none; a succeeded item whose posts part failed refunds that part; never more
+    than the price) go back with ``refund_credits(charge_ref, refund, '<job>:<item>')`` in the
+    same transaction (the refund ref makes it exactly-once even beyond this check). One call
+    (``private.finish_job_item``) that also updates the job's counters and ends the job after
+    its last item. Returns the updated job row. Raises ``ValueError`` for any other ``status``;
+    a ``refund`` outside ``0..price`` raises ``psycopg.errors.InvalidParameterValue``."""
     if status not in ("succeeded", "failed"):
         raise ValueError(f"not a final item status: {status}")
-    with conn.transaction():
-        job = conn.execute(
-            sql.SQL(
-                "select {cols} from public.jobs"
-                " where id = (select job_id from public.job_items where id = %s) for update"
-            ).format(cols=_JOB_COLUMNS),
-            (item_id,),
-        ).fetchone()
-        if job is None:
-            return None
-        item = conn.execute(
-            "update public.job_items"
-            "   set status = %(status)s, profile = %(profile)s, cached = %(cached)s,"
-            "       error_code = %(code)s, error_message = %(message)s,"
-            "       error_details = %(details)s, posts = %(posts)s,"
-            "       posts_error_code = %(posts_code)s, posts_error_message = %(posts_message)s,"
-            "       started_at = coalesce(started_at, now()), finished_at = now()"
-            " where id = %(id)s and status in ('queued', 'running')"
-            " returning id",
-            {
-                "id": item_id,
-                "status": status,
-                "profile": Jsonb(profile) if profile is not None else None,
-                "cached": cached,
-                "code": error_code,
-                "message": error_message,
-                "details": Jsonb(error_details) if error_details is not None else None,
-                "posts": Jsonb(posts) if posts is not None else None,
-                "posts_code": posts_error_code,
-                "posts_message": posts_error_message,
-            },
-        ).fetchone()
-        if item is None:
-            return None
-        if refund is None:
-            refund = job["profile_cost"] + job["posts_cost"] if status == "failed" else 0
-        refunded = 0
-        if refund > 0:
-            ref = f"{job['id']}:{item_id}"
-            refunded = credit_queries.refund(conn, job["charge_ref"], refund, ref)["refunded"]
-        job = conn.execute(
-            sql.SQL(
-                "update public.jobs"
-                "   set items_succeeded = items_succeeded + %(ok)s,"
-                "       items_failed = items_failed + %(failed)s,"
-                "       credits_refunded = credits_refunded + %(refunded)s"
-                " where id = %(job)s returning {cols}"
-            ).format(cols=_JOB_COLUMNS),
-            {
-                "ok": int(status == "succeeded"),
-                "failed": int(status == "failed"),
-                "refunded": refunded,
-                "job": job["id"],
-            },
-        ).fetchone()
-        return _finish_job_if_done(conn, job)
-
-
-def reserve_host_start(conn: psycopg.Connection, host: str, spacing_ms: int) -> float | None:
-    """Take the next start slot of ``host`` (spacing ``spacing_ms`` between starts, shared by all
-    workers). Returns seconds to wait before starting (0 or more), or None while the host is
-    backed off after a 429 (see ``host_blocked_for``)."""
-    row = conn.execute(
-        "insert into private.host_politeness as h (host, next_start_at)"
-        " values (%(host)s, now() + %(ms)s * interval '1 millisecond')"
-        " on conflict (host) do update"
-        "   set next_start_at = greatest(h.next_start_at, now())"
-        "                       + %(ms)s * interval '1 millisecond',"
-        "       updated_at = now()"
-        " where h.blocked_until is null or h.blocked_until <= now()"
-        " returning greatest(0, extract(epoch from h.next_start_at - now())"
-        "                       - %(ms)s / 1000.0)::float8 as wait",
-        {"host": host, "ms": spacing_ms},
+    return conn.execute(
+        sql.SQL(
+            "select {cols} from private.finish_job_item(%(id)s, %(status)s, %(profile)s,"
+            " %(cached)s, %(code)s, %(message)s, %(details)s, %(posts)s, %(posts_code)s,"
+            " %(posts_message)s, %(refund)s, %(queue)s, %(task)s, %(priority)s)"
+        ).format(cols=_JOB_COLUMNS),
+        {
+            "id": item_id,
+            "status": status,
+            "profile": Jsonb(profile) if profile is not None else None,
+            "cached": cached,
+            "code": error_code,
+            "message": error_message,
+            "details": Jsonb(error_details) if error_details is not None else None,
+            "posts": Jsonb(posts) if posts is not None else None,
+            "posts_code": posts_error_code,
+            "posts_message": posts_error_message,
+            "refund": refund,
+            **_WEBHOOK_TASK_ARGS,
+        },
     ).fetchone()
-    return None if row is None else float(row["wait"])
 
 
-def host_blocked_for(conn: psycopg.Connection, host: str) -> float:
-    """Seconds left of ``host``'s 429 back-off (0 when not backed off)."""
+def take_host_slot(conn: psycopg.Connection, host: str, spacing_ms: int) -> float | None:
+    """Politeness for one request to ``host`` (``private.take_host_slot``, one statement):
+    with ``spacing_ms`` > 0 the host's next start slot is taken (``spacing_ms`` apart, shared by
+    all workers). Returns seconds to wait before the request (0 or more), or None while the
+    host is backed off after a 429 (``block_host``)."""
     row = conn.execute(
-        "select greatest(0, extract(epoch from blocked_until - now()))::float8 as left"
-        "  from private.host_politeness where host = %s",
-        (host,),
+        "select backed_off, wait_seconds from private.take_host_slot(%s, %s)", (host, spacing_ms)
     ).fetchone()
-    return float(row["left"] or 0) if row else 0.0
+    return None if row["backed_off"] else float(row["wait_seconds"])
 
 
 def block_host(conn: psycopg.Connection, host: str, seconds: float) -> datetime:

@@ -33,14 +33,14 @@ def put(
     profile_url: str,
     data: dict[str, Any],
     fetched_at: datetime,
-) -> int:
+) -> None:
     """Store a fetched profile as a new snapshot and as the cache entry of (platform, handle)
-    (unless a newer one is cached). Returns the snapshot id."""
-    row = conn.execute(
-        "select public.store_creator_profile(%s, %s, %s, %s, %s) as snapshot_id",
+    (unless a newer one is cached). One statement and no result read, so inside
+    ``conn.pipeline()`` it shares the round trip of what follows."""
+    conn.execute(
+        "select public.store_creator_profile(%s, %s, %s, %s, %s)",
         (platform, handle, profile_url, Jsonb(data), fetched_at),
-    ).fetchone()
-    return row["snapshot_id"]
+    )
 
 
 def begin_lookup(
