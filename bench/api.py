@@ -1,9 +1,12 @@
 """Requests/s and p50/p99 latency of ``GET /v1/credits/balance`` under gunicorn, next to a
 no-op Flask route under the same gunicorn settings, in the same run.
 
-    .venv/bin/python -m bench.api [--seconds 5] [--clients 8] [--workers 2]
+    .venv/bin/python -m bench.api [--seconds 5] [--clients 8] [--workers 1]
+        [--worker-class gthread] [--threads 8]
 
-Both servers run on 127.0.0.1 with sync workers; the load comes from client threads in this
+Both servers run on 127.0.0.1 under the same gunicorn settings (by default the way
+``./scripts/serve`` runs the API: one process, gthread, 8 threads; ``gunicorn.conf.py`` refuses
+several processes with ``memory://`` limiter storage); the load comes from client threads in this
 process (on a 2-core machine they share the CPU with the server, which caps both numbers alike).
 The balance call authenticates the key (format, rate limit, one spend_credits round trip).
 The cache-hit case is ``GET /v1/creators/profile`` for a creator already cached: the cache read,
@@ -43,14 +46,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+def serve(target: str, port: int, flags: list[str], env: dict[str, str]) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            "--workers",
-            str(workers),
+            *flags,
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -111,7 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
 
     server, url = _pg.start()
@@ -129,8 +133,11 @@ def main() -> None:
         "RATELIMIT_PLAN_LIMITS": json.dumps({"free": "100000000 per minute"}),
     }
     api_port, noop_port = free_port(), free_port()
-    api = serve("wsgi:app", api_port, args.workers, env)
-    noop = serve("bench.noop_app:app", noop_port, args.workers, env)
+    flags = ["--workers", str(args.workers), "--worker-class", args.worker_class]
+    if args.worker_class == "gthread":
+        flags += ["--threads", str(args.threads)]
+    api = serve("wsgi:app", api_port, flags, env)
+    noop = serve("bench.noop_app:app", noop_port, flags, env)
     try:
         load(api_port, "/v1/credits/balance", {"x-api-key": new_key.plaintext}, 2, 1)  # warm-up
         load(noop_port, "/noop", {}, 2, 1)
@@ -163,9 +170,7 @@ def main() -> None:
         api.wait()
         noop.wait()
         server.cleanup()
-    print(
-        f"gunicorn sync workers={args.workers}, clients={args.clients}, {args.seconds:.0f} s each"
-    )
+    print(f"gunicorn {' '.join(flags)}, clients={args.clients}, {args.seconds:.0f} s each")
     print(f"{'route':<26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
     for name, (rate, p50, p99, errors) in rows:
         print(f"{name:<26} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>8}")
