@@ -65,3 +65,39 @@ def test_a_cached_schema_is_a_copy_the_caller_may_edit(app):
 
     assert model.model_json_schema()["properties"]
     assert model.model_json_schema(mode="serialization")["properties"]
+
+
+def _limit_resolutions(monkeypatch) -> list[str | None]:
+    """Record every time flask-limiter resolves the limits of a request (a spy)."""
+    from flask_limiter._manager import LimitManager
+
+    calls: list[str | None] = []
+    real = LimitManager.resolve_limits
+
+    def counting(self, app, endpoint, *args, **kwargs):
+        calls.append(endpoint)
+        return real(self, app, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(LimitManager, "resolve_limits", counting)
+    return calls
+
+
+def test_the_rate_limit_is_resolved_once_per_request(client, db, monkeypatch):
+    _, key = make_funded_key(db, 0)
+    calls = _limit_resolutions(monkeypatch)
+
+    response = client.get("/v1/credits/balance", headers={"x-api-key": key})
+
+    assert response.status_code == 200
+    assert response.headers["X-RateLimit-Remaining"].isdigit()
+    assert calls == ["v1.credits.get_balance"]
+
+
+def test_an_unlimited_endpoint_resolves_no_limit(client, monkeypatch):
+    calls = _limit_resolutions(monkeypatch)
+
+    response = client.get("/v1/openapi.json")
+
+    assert response.status_code == 200
+    assert "X-RateLimit-Limit" not in response.headers
+    assert calls == []
