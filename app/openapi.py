@@ -6,8 +6,9 @@ validates requests with them and builds the OpenAPI 3.1 document from the same m
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from flask_openapi3 import APIBlueprint, Tag
@@ -35,25 +36,35 @@ SECURITY_SCHEMES = {
 
 
 class QueryModel(BaseModel):
-    """Base of every query-string model: its JSON schema is built once per model and argument
-    set, not once per request.
+    """Base of every query-string model: its JSON schema is built once per model, not once per
+    request.
 
-    flask-openapi3 reads ``model_json_schema()`` on every request to decide which parameters
-    are lists; pydantic rebuilds the schema on each call (about 1 ms for ``ProfileQuery``).
-    Callers get a deep copy, so a caller that edits the schema cannot change the next one's.
+    flask-openapi3 reads ``model_json_schema()`` (no arguments) on every request to decide
+    which parameters are lists; pydantic rebuilds the schema on each call (about 0.7 ms for
+    ``ProfileQuery``). That call returns one shared, read-only copy (nested ``Mapping``s and
+    tuples: editing it raises ``TypeError``); calls with arguments, such as the OpenAPI
+    document's, get pydantic's fresh ``dict`` as before.
     """
 
     @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """pydantic's ``model_json_schema`` (same arguments and result), cached."""
-        return copy.deepcopy(_built_schema(cls, args, tuple(sorted(kwargs.items()))))
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> Any:
+        """pydantic's ``model_json_schema``; without arguments, the cached read-only copy."""
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        return _frozen_schema(cls)
 
 
 @cache
-def _built_schema(
-    model: type[QueryModel], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
-) -> dict[str, Any]:
-    return BaseModel.model_json_schema.__func__(model, *args, **dict(kwargs))
+def _frozen_schema(model: type[QueryModel]) -> Mapping[str, Any]:
+    return _freeze(BaseModel.model_json_schema.__func__(model))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(item) for item in value)
+    return value
 
 
 class ErrorBody(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from pydantic.json_schema import GenerateJsonSchema
 
 from app.openapi import QueryModel
@@ -58,13 +59,19 @@ def test_every_query_model_caches_its_schema(app):
     assert [m.__name__ for m in query_models if not issubclass(m, QueryModel)] == []
 
 
-def test_a_cached_schema_is_a_copy_the_caller_may_edit(app):
-    model = next(iter(QueryModel.__subclasses__()))
-    first = model.model_json_schema()
-    first["properties"].clear()
+def test_the_shared_schema_is_read_only_and_a_call_with_arguments_is_fresh(app):
+    from app.pagination import PageQuery
 
-    assert model.model_json_schema()["properties"]
-    assert model.model_json_schema(mode="serialization")["properties"]
+    shared = PageQuery.model_json_schema()
+    with pytest.raises(TypeError):
+        shared["properties"]["limit"]["maximum"] = 10**6
+    with pytest.raises(TypeError):
+        shared["properties"]["cursor"]["anyOf"][0]["type"] = "integer"
+
+    fresh = PageQuery.model_json_schema(mode="serialization")
+    fresh["properties"].clear()
+    assert PageQuery.model_json_schema(mode="serialization")["properties"]
+    assert PageQuery.model_json_schema()["properties"]["limit"]["maximum"] == 100
 
 
 def _limit_resolutions(monkeypatch) -> list[str | None]:
