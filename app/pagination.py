@@ -13,12 +13,13 @@ import binascii
 from pydantic import BaseModel, Field
 
 from app.errors import ValidationFailed
+from app.openapi import QueryModel
 
 MAX_PAGE_SIZE = 100
 MAX_CURSOR_ID = 2**63 - 1  # the largest Postgres bigint
 
 
-class PageQuery(BaseModel):
+class PageQuery(QueryModel):
     """``limit`` (1-100, default 25) and ``cursor`` (from the previous page's ``next_cursor``)."""
 
     limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Rows per page (1-100).")

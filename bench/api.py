@@ -1,17 +1,18 @@
 """Requests/s and p50/p99 latency of ``GET /v1/credits/balance`` under gunicorn, next to a
 no-op Flask route under the same gunicorn settings, in the same run.
 
-    .venv/bin/python -m bench.api [--seconds 5] [--clients 8] [--workers 2] [--rounds 5]
-                                  [--worker-class sync|gthread] [--threads 1]
+    .venv/bin/python -m bench.api [--seconds 5] [--clients 8] [--workers 1] [--rounds 5]
+                                  [--worker-class gthread|sync] [--threads 8]
 
-Both servers run on 127.0.0.1 with the same gunicorn settings; the load comes from client
-threads in this process (on a 2-core machine they share the CPU with the server, which caps
-both numbers alike), one new connection per request, each route in ``--rounds`` alternating
-slices so that other load on the machine falls on both alike. The balance call authenticates
-the key (format, rate limit, one spend_credits round trip). The cache-hit case is
-``GET /v1/creators/profile`` for a creator already cached: the cache read, the charge (1 credit)
-and the lookup-history row in one SQL call (``begin_profile_lookup``). Logs at WARNING (no
-access line).
+Both servers run on 127.0.0.1 under the same gunicorn settings (by default the way
+``./scripts/serve`` runs the API: one process, gthread, 8 threads; ``gunicorn.conf.py`` refuses
+several processes with ``memory://`` limiter storage); the load comes from client threads in this
+process (on a 2-core machine they share the CPU with the server, which caps both numbers alike),
+one new connection per request, each route in ``--rounds`` alternating slices so that other load
+on the machine falls on both alike. The balance call authenticates the key (format, rate limit,
+one spend_credits round trip). The cache-hit case is ``GET /v1/creators/profile`` for a creator
+already cached: the cache read, the charge (1 credit) and the lookup-history row in one SQL call
+(``begin_profile_lookup``). Logs at WARNING (no access line).
 """
 
 from __future__ import annotations
@@ -146,12 +147,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
     parser.add_argument("--rounds", type=int, default=5, help="alternating slices per route")
     args = parser.parse_args()
-    flags = ["--worker-class", args.worker_class, "--threads", str(args.threads)]
+    flags = ["--worker-class", args.worker_class]
+    if args.worker_class == "gthread":  # a sync worker given threads > 1 becomes gthread
+        flags += ["--threads", str(args.threads)]
 
     server, url = _pg.start()
     new_key = generate_api_key()
@@ -187,7 +190,7 @@ def main() -> None:
         noop.wait()
         server.cleanup()
     print(
-        f"gunicorn {args.worker_class} workers={args.workers} threads={args.threads},"
+        f"gunicorn {' '.join(flags)} --workers {args.workers},"
         f" clients={args.clients}, {args.seconds:.0f} s each in {args.rounds} alternating slices"
     )
     print(f"{'route':<26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")

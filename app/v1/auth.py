@@ -25,7 +25,7 @@ from app.errors import (
     InvalidToken,
     RateLimited,
 )
-from app.openapi import BEARER_SECURITY, error_responses, resource_blueprint
+from app.openapi import BEARER_SECURITY, QueryModel, error_responses, resource_blueprint
 from app.security import bearer_required
 
 bp = resource_blueprint(
@@ -64,7 +64,7 @@ class RefreshBody(BaseModel):
     )
 
 
-class LogoutQuery(BaseModel):
+class LogoutQuery(QueryModel):
     scope: Literal["global", "local", "others"] = Field(
         "global",
         description="`global`: every session of the user; `local`: this one; "

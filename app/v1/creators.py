@@ -16,7 +16,13 @@ from app.errors import (
     ValidationFailed,
 )
 from app.idempotency import IdempotencyInProgress, idempotent
-from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
+from app.openapi import (
+    API_KEY_ERRORS,
+    API_KEY_SECURITY,
+    QueryModel,
+    error_responses,
+    resource_blueprint,
+)
 from app.scraping.fetch import (
     CreatorNotFound,
     UpstreamBlocked,
@@ -41,7 +47,7 @@ Platform = Literal[tuple(sorted(CANONICAL_URLS))]  # type: ignore[valid-type]
 MAX_URL_LENGTH = 2048
 
 
-class ProfileQuery(BaseModel):
+class ProfileQuery(QueryModel):
     url: str | None = Field(
         None,
         max_length=MAX_URL_LENGTH,

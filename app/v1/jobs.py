@@ -32,7 +32,13 @@ from app.errors import (
 from app.idempotency import IdempotencyInProgress, idempotent
 from app.jobs import signing
 from app.jobs.summary import job_summary
-from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
+from app.openapi import (
+    API_KEY_ERRORS,
+    API_KEY_SECURITY,
+    QueryModel,
+    error_responses,
+    resource_blueprint,
+)
 from app.pagination import PageMeta, PageQuery, decode_cursor, page, page_meta
 from app.queries import jobs as queries
 from app.scraping.fetch import MAX_URL_LENGTH, validate_public_url
@@ -113,7 +119,7 @@ class CreateJobBody(BaseModel):
     )
 
 
-class JobIdQuery(BaseModel):
+class JobIdQuery(QueryModel):
     id: UUID = Field(description="The job id returned by POST /v1/jobs/create.")
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from app import accounts
 from app.errors import InvalidToken, KeyLimitReached, KeyNotActive, NotFound, Unavailable
-from app.openapi import BEARER_SECURITY, error_responses, resource_blueprint
+from app.openapi import BEARER_SECURITY, QueryModel, error_responses, resource_blueprint
 from app.pagination import PageMeta, page_meta
 from app.security import bearer_required
 
@@ -63,7 +63,7 @@ class RotateKeyBody(KeyIdBody):
     )
 
 
-class ListQuery(BaseModel):
+class ListQuery(QueryModel):
     limit: int = Field(25, ge=1, le=100, description="Keys per page (1-100, default 25).")
     cursor: UUID | None = Field(None, description="`meta.next_cursor` of the previous page.")
 

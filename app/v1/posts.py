@@ -22,7 +22,13 @@ from app.errors import (
     ValidationFailed,
 )
 from app.idempotency import IdempotencyInProgress, idempotent
-from app.openapi import API_KEY_ERRORS, API_KEY_SECURITY, error_responses, resource_blueprint
+from app.openapi import (
+    API_KEY_ERRORS,
+    API_KEY_SECURITY,
+    QueryModel,
+    error_responses,
+    resource_blueprint,
+)
 from app.pagination import decode_cursor, encode_cursor
 from app.queries import history as history_queries
 from app.queries import posts as posts_queries
@@ -221,7 +227,7 @@ def _refunded(
 # --- growth history ---------------------------------------------------------------------------
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(QueryModel):
     url: str | None = Field(
         None,
         max_length=MAX_URL_LENGTH,
