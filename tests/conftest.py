@@ -207,6 +207,16 @@ def ledger_sum(db: psycopg.Connection, user_id: str) -> int:
     return row["s"]
 
 
+def usage_ledger(db: psycopg.Connection, user_id: str) -> list[tuple[str, int]]:
+    """The user's ``usage`` and ``refund`` ledger rows as ``(reason, delta)``, oldest first."""
+    rows = db.execute(
+        "select reason, delta from public.credit_ledger where user_id = %s"
+        " and reason in ('usage', 'refund') order by id",
+        (user_id,),
+    ).fetchall()
+    return [(r["reason"], r["delta"]) for r in rows]
+
+
 def balance_of(db: psycopg.Connection, user_id: str) -> int:
     return db.execute(
         "select balance from public.credit_balances where user_id = %s", (user_id,)

@@ -16,10 +16,16 @@ from app import profiles
 from app.jobs import tasks
 from app.queries import posts as posts_queries
 from app.security import hash_api_key
-from tests.conftest import app_for_tests, assert_error, balance_of, fresh_client, make_funded_key
+from tests.conftest import (
+    assert_error,
+    balance_of,
+    fresh_client,
+    make_funded_key,
+    usage_ledger,
+)
 from tests.fixture_server import FIXTURES as PAGES
 from tests.test_jobs_item_sql import CountingConnection, psycopg_pool
-from tests.tls_server import Reply, TlsServer, recorded
+from tests.tls_server import Reply, TlsServer, app_reaching, recorded
 
 POSTS = Path(__file__).resolve().parent / "fixtures" / "posts"
 HOSTS = ["public.api.bsky.app", "bsky.app", "www.tiktok.com", "mastodon.social"]
@@ -37,17 +43,7 @@ def tls(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def posts_app(database_url, tls):
-    with app_for_tests(
-        database_url,
-        FETCH_ALLOW_LOOPBACK=True,
-        FETCH_RESOLVER=tls.resolver,
-        FETCH_CA_BUNDLE=tls.ca_path,
-        FETCH_CONNECT_TIMEOUT=1.0,
-        FETCH_READ_TIMEOUT=1.0,
-        FETCH_DEADLINE=4.0,
-        FETCH_RETRIES=0,
-        PROFILE_CACHE_TTL=0,
-    ) as flask_app:
+    with app_reaching(tls, database_url) as flask_app:
         yield flask_app
 
 
@@ -55,15 +51,6 @@ def posts_app(database_url, tls):
 def client(posts_app, tls):
     tls.reset()
     return fresh_client(posts_app)
-
-
-def ledger(db, user_id: str) -> list[tuple[str, int]]:
-    rows = db.execute(
-        "select reason, delta from public.credit_ledger where user_id = %s"
-        " and reason in ('usage', 'refund') order by id",
-        (user_id,),
-    ).fetchall()
-    return [(r["reason"], r["delta"]) for r in rows]
 
 
 def route_carol(tls: TlsServer) -> None:
@@ -98,7 +85,7 @@ def test_posts_cost_two_credits_and_carry_the_aggregates(client, tls, db):
     assert aggregates["engagement_rate"] == pytest.approx(((0 + 0) / 2 + (2 + 0) / 2) / 2)
     assert aggregates["engagement_formula"] == "mean over posts of (likes + comments) / followers"
     assert (meta["credits_charged"], meta["credits_remaining"], meta["cached"]) == (2, 3, False)
-    assert ledger(db, user_id) == [("usage", -2)]
+    assert usage_ledger(db, user_id) == [("usage", -2)]
     lookup = db.execute(
         "select kind, status, credits_charged from public.creator_lookups where user_id = %s",
         (user_id,),
@@ -127,7 +114,7 @@ def test_second_call_is_served_from_the_posts_cache(client, tls, db):
     again = get_posts(client, key, url=CAROL).get_json()
     assert again["meta"]["cached"] is True and again["meta"]["credits_charged"] == 2
     assert len(tls.seen) == requests_before
-    assert ledger(db, user_id) == [("usage", -2), ("usage", -2)]
+    assert usage_ledger(db, user_id) == [("usage", -2), ("usage", -2)]
     fresh = get_posts(client, key, url=CAROL, max_age=0).get_json()
     assert fresh["meta"]["cached"] is False
 
@@ -139,7 +126,7 @@ def test_idempotency_key_replays_without_a_second_charge(client, tls, db):
     second = get_posts(client, key, url=CAROL, headers={"Idempotency-Key": "p-1"})
     assert second.status_code == 200 and second.headers["Idempotent-Replayed"] == "true"
     assert second.get_json()["data"] == first.get_json()["data"]
-    assert ledger(db, user_id) == [("usage", -2)]
+    assert usage_ledger(db, user_id) == [("usage", -2)]
 
 
 def test_no_posts_is_refunded(client, tls, db):
@@ -154,7 +141,7 @@ def test_no_posts_is_refunded(client, tls, db):
     body = response.get_json()
     assert body["data"]["posts"] == [] and body["data"]["aggregates"]["posts_sampled"] == 0
     assert body["meta"]["credits_charged"] == 0 and body["meta"]["credits_remaining"] == 5
-    assert ledger(db, user_id) == [("usage", -2), ("refund", 2)]
+    assert usage_ledger(db, user_id) == [("usage", -2), ("refund", 2)]
     assert db.execute("select count(*) as n from public.creator_posts").fetchone()["n"] == 0
 
 
@@ -173,7 +160,7 @@ def test_a_refunded_empty_answer_is_replayed_for_its_idempotency_key(client, tls
     assert second.status_code == 200 and second.headers["Idempotent-Replayed"] == "true"
     assert second.get_json() == first.get_json()
     assert len(tls.requests_to("www.tiktok.com")) == 1  # not fetched again
-    assert ledger(db, user_id) == [("usage", -2), ("refund", 2)]
+    assert usage_ledger(db, user_id) == [("usage", -2), ("refund", 2)]
     conflict = get_posts(client, key, url=url, limit=3, headers=headers)
     assert_error(conflict, 409, "idempotency_conflict")
     # The same for an empty history page.
@@ -188,7 +175,7 @@ def test_a_refunded_empty_answer_is_replayed_for_its_idempotency_key(client, tls
     ]
     assert answers[1].headers["Idempotent-Replayed"] == "true"
     assert answers[1].get_json() == answers[0].get_json()
-    assert ledger(db, user_id) == [("usage", -2), ("refund", 2), ("usage", -1), ("refund", 1)]
+    assert usage_ledger(db, user_id) == [("usage", -2), ("refund", 2), ("usage", -1), ("refund", 1)]
     assert balance_of(db, user_id) == 5
 
 
@@ -203,7 +190,7 @@ def test_platform_without_a_posts_source_is_404_and_not_charged(client, db, para
     user_id, key = make_funded_key(db, 5)
     error = assert_error(get_posts(client, key, **params), 404, "posts_not_available")
     assert error["details"]["platform"] in ("telegram", "x")
-    assert ledger(db, user_id) == [] and balance_of(db, user_id) == 5
+    assert usage_ledger(db, user_id) == [] and balance_of(db, user_id) == 5
 
 
 def test_upstream_failure_is_refunded(client, tls, db):
@@ -215,7 +202,7 @@ def test_upstream_failure_is_refunded(client, tls, db):
         Reply(400, {"error": "InvalidRequest", "message": "Profile not found"}),
     )
     assert_error(get_posts(client, key, url=CAROL), 404, "creator_not_found")
-    assert ledger(db, user_id) == [("usage", -2), ("refund", 2)]
+    assert usage_ledger(db, user_id) == [("usage", -2), ("refund", 2)]
     status = db.execute("select status from public.creator_lookups").fetchone()["status"]
     assert status == "refunded"
 
@@ -253,7 +240,7 @@ def test_an_orphaned_posts_charge_is_swept(posts_app, db):
         " where request_id = 'req_orphan'"
     )
     assert profiles.sweep_orphans(db, posts_app.config) == 1
-    assert ledger(db, user_id) == [("usage", -2), ("refund", 2)]
+    assert usage_ledger(db, user_id) == [("usage", -2), ("refund", 2)]
     assert (
         posts_queries.settle_posts(
             db,
@@ -346,7 +333,7 @@ def test_history_series_and_30_day_change(client, db):
     assert data["followers_change_30d"] == 300  # 1300 now, 1000 thirty days before
     assert data["growth_rate_30d"] == pytest.approx(0.3)
     assert meta["credits_charged"] == 1 and meta["has_more"] is False
-    assert ledger(db, user_id) == [("usage", -1)]
+    assert usage_ledger(db, user_id) == [("usage", -1)]
 
 
 def test_growth_points_keep_the_platform_user_id(client, tls, db):
@@ -436,7 +423,7 @@ def test_empty_history_is_refunded(client, db):
         headers={"x-api-key": key},
     ).get_json()
     assert body["data"]["series"] == [] and body["meta"]["credits_charged"] == 0
-    assert ledger(db, user_id) == [("usage", -1), ("refund", 1)]
+    assert usage_ledger(db, user_id) == [("usage", -1), ("refund", 1)]
     assert balance_of(db, user_id) == 5
 
 
@@ -453,7 +440,7 @@ def test_bad_history_input_changes_nothing(client, db):
         headers=headers,
     )
     assert_error(backwards, 400, "validation_error")
-    assert ledger(db, user_id) == []
+    assert usage_ledger(db, user_id) == []
 
 
 def test_growth_storage_is_bounded(db):
@@ -537,7 +524,7 @@ def test_batch_job_with_profile_and_posts_is_priced_and_refunded_per_part(
     assert illojuan["profile"]["followers"] == 783427
     assert illojuan["posts"] is None and illojuan["posts_error"]["code"] == "no_posts"
     # 6 reserved, the TikTok posts part (2) refunded: 4 paid for 2 profiles and 1 posts part.
-    assert ledger(db, user_id) == [("usage", -6), ("refund", 2)]
+    assert usage_ledger(db, user_id) == [("usage", -6), ("refund", 2)]
     summary = client.get(f"/v1/jobs/get?id={job['id']}", headers={"x-api-key": key}).get_json()
     assert summary["data"]["credits_refunded"] == 2 and summary["data"]["status"] == "completed"
     points = db.execute(
@@ -561,7 +548,7 @@ def test_batch_job_with_posts_only(posts_app, client, tls, db, database_url):
     ).get_json()["data"]
     assert results[0]["profile"] is None and len(results[0]["posts"]["posts"]) == 3
     assert results[1]["error"]["code"] == "posts_not_available"
-    assert ledger(db, user_id) == [("usage", -4), ("refund", 2)]
+    assert usage_ledger(db, user_id) == [("usage", -4), ("refund", 2)]
     assert not any(s.host == "t.me" for s in tls.seen)
 
 
@@ -573,7 +560,7 @@ def test_batch_job_include_is_validated(client, db):
         headers={"x-api-key": key},
     )
     assert_error(response, 400, "validation_error")
-    assert ledger(db, user_id) == []
+    assert usage_ledger(db, user_id) == []
 
 
 def test_cancelled_item_refunds_every_part(client, db):
@@ -584,7 +571,7 @@ def test_cancelled_item_refunds_every_part(client, db):
         headers={"x-api-key": key},
     ).get_json()["data"]
     client.post("/v1/jobs/cancel", json={"id": created["id"]}, headers={"x-api-key": key})
-    assert ledger(db, user_id) == [("usage", -3), ("refund", 3)]
+    assert usage_ledger(db, user_id) == [("usage", -3), ("refund", 3)]
 
 
 def test_batch_item_with_posts_stores_both_parts_and_finishes_in_one_pipeline(

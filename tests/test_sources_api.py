@@ -10,9 +10,15 @@ from psycopg_pool import ConnectionPool
 
 from app import db as app_db
 from app.jobs import tasks
-from tests.conftest import app_for_tests, assert_error, balance_of, fresh_client, make_funded_key
+from tests.conftest import (
+    assert_error,
+    balance_of,
+    fresh_client,
+    make_funded_key,
+    usage_ledger,
+)
 from tests.fixture_server import FIXTURES as PAGES
-from tests.tls_server import Reply, TlsServer, recorded
+from tests.tls_server import Reply, TlsServer, app_reaching, recorded
 
 HOSTS = ["public.api.bsky.app", "bsky.app", "mastodon.social"]
 BSKY_URL = "https://bsky.app/profile/stephenking.bsky.social"
@@ -28,17 +34,7 @@ def tls(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sources_app(database_url, tls):
-    with app_for_tests(
-        database_url,
-        FETCH_ALLOW_LOOPBACK=True,
-        FETCH_RESOLVER=tls.resolver,
-        FETCH_CA_BUNDLE=tls.ca_path,
-        FETCH_CONNECT_TIMEOUT=1.0,
-        FETCH_READ_TIMEOUT=1.0,
-        FETCH_DEADLINE=4.0,
-        FETCH_RETRIES=0,
-        PROFILE_CACHE_TTL=0,
-    ) as flask_app:
+    with app_reaching(tls, database_url) as flask_app:
         yield flask_app
 
 
@@ -46,15 +42,6 @@ def sources_app(database_url, tls):
 def client(sources_app, tls):
     tls.reset()
     return fresh_client(sources_app)
-
-
-def ledger(db, user_id: str) -> list[tuple[str, int]]:
-    rows = db.execute(
-        "select reason, delta from public.credit_ledger where user_id = %s"
-        " and reason in ('usage', 'refund') order by id",
-        (user_id,),
-    ).fetchall()
-    return [(r["reason"], r["delta"]) for r in rows]
 
 
 def test_profile_from_the_bluesky_api_costs_one_credit(client, tls, db):
@@ -68,7 +55,7 @@ def test_profile_from_the_bluesky_api_costs_one_credit(client, tls, db):
     assert data["platform"] == "bluesky"
     assert (data["followers"], data["following"], data["posts"]) == (2, 3, 4)
     assert data["sources"]["followers"] == "bluesky_api"
-    assert ledger(db, user_id) == [("usage", -1)]
+    assert usage_ledger(db, user_id) == [("usage", -1)]
     assert balance_of(db, user_id) == 2
 
 
@@ -85,7 +72,7 @@ def test_fall_through_to_the_page_is_still_one_charge(client, tls, db):
     )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["data"]["sources"]["followers"].startswith("page:")
-    assert ledger(db, user_id) == [("usage", -1)]
+    assert usage_ledger(db, user_id) == [("usage", -1)]
 
 
 def test_every_source_failing_is_one_charge_and_one_refund(client, tls, db):
@@ -97,7 +84,7 @@ def test_every_source_failing_is_one_charge_and_one_refund(client, tls, db):
     )
     error = assert_error(response, 502, "upstream_blocked")
     assert [s["source"] for s in error["details"]["sources"]] == ["bluesky_api", "page"]
-    assert ledger(db, user_id) == [("usage", -1), ("refund", 1)]
+    assert usage_ledger(db, user_id) == [("usage", -1), ("refund", 1)]
     assert balance_of(db, user_id) == 3
 
 
@@ -112,7 +99,7 @@ def test_not_found_from_the_api_is_404_and_refunded(client, tls, db):
         "/v1/creators/profile", query_string={"url": BSKY_URL}, headers={"x-api-key": key}
     )
     assert_error(response, 404, "creator_not_found")
-    assert ledger(db, user_id) == [("usage", -1), ("refund", 1)]
+    assert usage_ledger(db, user_id) == [("usage", -1), ("refund", 1)]
 
 
 def run_item(app, client, db, database_url, key: str, url: str) -> dict:

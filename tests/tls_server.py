@@ -184,3 +184,24 @@ class TlsServer(ThreadingHTTPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
+
+
+@contextlib.contextmanager
+def app_reaching(tls: TlsServer, database_url: str) -> Any:
+    """An app for tests whose fetcher reaches ``tls`` under the real host names (its CA trusted,
+    loopback allowed), with short fetch bounds (1 s connect/read, 4 s deadline, no retries) and
+    the profile cache off."""
+    from tests.conftest import app_for_tests
+
+    with app_for_tests(
+        database_url,
+        FETCH_ALLOW_LOOPBACK=True,
+        FETCH_RESOLVER=tls.resolver,
+        FETCH_CA_BUNDLE=tls.ca_path,
+        FETCH_CONNECT_TIMEOUT=1.0,
+        FETCH_READ_TIMEOUT=1.0,
+        FETCH_DEADLINE=4.0,
+        FETCH_RETRIES=0,
+        PROFILE_CACHE_TTL=0,
+    ) as flask_app:
+        yield flask_app
