@@ -253,6 +253,24 @@ def test_tiktok_page_has_an_empty_item_list_and_the_exact_follower_count():
     assert page.posts == [] and page.followers == 783427
 
 
+def test_tiktok_2023_page_items_from_sigi_state():
+    """A real 2023 profile page (SIGI_STATE, recorded by meedan/pender: see
+    tests/fixtures/sources/README.md) whose ItemModule carries 18 videos."""
+    recorded = POSTS.parent / "sources" / "tiktok" / "huxleythepandapuppy-2023-sigi.html"
+    page = tiktok.parse_page(recorded.read_text(encoding="utf-8"), "huxleythepandapuppy")
+    assert page.followers == 6_200_000
+    assert len(page.posts) == 18
+    first = page.posts[0]
+    assert first.id == "7133763724367662378"
+    assert first.url == "https://www.tiktok.com/@huxleythepandapuppy/video/7133763724367662378"
+    assert first.published_at == datetime(2022, 8, 20, 1, 26, 41, tzinfo=UTC)
+    assert first.type == "video"
+    assert first.caption.startswith("Huxley is the one with the \N{PANDA FACE} face #pandapuppy")
+    assert (first.views, first.likes, first.comments, first.shares) == (52100, 6724, 58, 12)
+    assert first.duration_s == 6
+    assert first.thumbnail_url.startswith("https://p16-sign.tiktokcdn-us.com/")
+
+
 # --- aggregates, hand-computed ------------------------------------------------------------------
 
 
