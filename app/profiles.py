@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -19,9 +19,7 @@ from app.queries import profiles as queries
 from app.scraping.fetch import FetchSettings
 from app.scraping.sources import lookup
 from app.scraping.sources.base import Credentials, LookupSettings
-from app.scraping.urls import CreatorRef, identify
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+from app.scraping.urls import CreatorRef, identify, origin
 
 
 @dataclass(frozen=True)
@@ -93,17 +91,7 @@ def scrape(url: str, settings: FetchSettings) -> ProfileResult:
 def canonical_profile_url(url: str) -> str:
     """``url`` as a cached profile may carry it: scheme and host lower-cased, the default port
     dropped, and never credentials, a query string or a fragment (they belong to one caller)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
+    return origin(url) + (urlsplit(url).path or "/")
 
 
 def shareable(url: str, result: ProfileResult) -> ProfileResult:

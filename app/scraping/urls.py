@@ -179,11 +179,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_HANDLE = 300  # public.creator_profiles.handle
 
 
-def _web_key(url: str) -> str:
-    """``scheme://host[:port]/path`` of a personal-site URL: lower-cased, the default port and a
-    trailing slash dropped, and a query string as ``?`` + 16 hex digits of its SHA-256 (never
-    the query itself, which may carry a caller's token). Longer than 300 characters: cut, with a
-    hash of the whole key appended."""
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: scheme and host lower-cased, a trailing dot and the
+    scheme's default port dropped, IPv6 hosts bracketed; never credentials."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
@@ -193,11 +191,19 @@ def _web_key(url: str) -> str:
         port = parts.port
     except ValueError:
         port = None
-    origin = f"{scheme}://{host}"
-    if port is not None and port != _DEFAULT_PORTS.get(scheme):
-        origin += f":{port}"
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _web_key(url: str) -> str:
+    """``scheme://host[:port]/path`` of a personal-site URL: lower-cased, the default port and a
+    trailing slash dropped, and a query string as ``?`` + 16 hex digits of its SHA-256 (never
+    the query itself, which may carry a caller's token). Longer than 300 characters: cut, with a
+    hash of the whole key appended."""
+    parts = urlsplit(url)
     path = "/".join(s for s in parts.path.split("/") if s).lower()
-    key = f"{origin}/{path}".rstrip("/")
+    key = f"{origin(url)}/{path}".rstrip("/")
     if parts.query:
         key += "?" + hashlib.sha256(parts.query.encode()).hexdigest()[:16]
     if len(key) > _MAX_HANDLE:
