@@ -47,7 +47,9 @@ Platform = Literal[tuple(sorted(CANONICAL_URLS))]  # type: ignore[valid-type]
 MAX_URL_LENGTH = 2048
 
 
-class ProfileQuery(QueryModel):
+class CreatorQuery(QueryModel):
+    """Which creator: ``url``, or ``platform`` and ``handle`` (checked by ``_target_url``)."""
+
     url: str | None = Field(
         None,
         max_length=MAX_URL_LENGTH,
@@ -60,6 +62,9 @@ class ProfileQuery(QueryModel):
     handle: str | None = Field(
         None, max_length=100, description="With `platform`: the handle (a leading @ is fine)."
     )
+
+
+class ProfileQuery(CreatorQuery):
     max_age: int | None = Field(
         None,
         ge=0,
@@ -174,10 +179,7 @@ def get_profile(query: ProfileQuery):
                 profiles.refund_lookup(conn, principal.ref)
             raise
         if not settled:
-            raise UpstreamTimeout(
-                "The lookup outlived its deadline and was refunded; retry it.",
-                details={"reason": "deadline"},
-            )
+            raise outlived_deadline()
     return {
         "data": result.data,
         "meta": {
@@ -188,6 +190,15 @@ def get_profile(query: ProfileQuery):
             "fetched_at": result.fetched_at,
         },
     }
+
+
+def outlived_deadline() -> UpstreamTimeout:
+    """504 ``upstream_timeout`` (``details.reason`` ``deadline``) for a lookup whose result came
+    after the orphan sweep had refunded its charge: the caller pays nothing and may retry."""
+    return UpstreamTimeout(
+        "The lookup outlived its deadline and was refunded; retry it.",
+        details={"reason": "deadline"},
+    )
 
 
 def _principal(charge: dict) -> Principal:

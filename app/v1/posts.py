@@ -25,7 +25,6 @@ from app.idempotency import IdempotencyInProgress, idempotent
 from app.openapi import (
     API_KEY_ERRORS,
     API_KEY_SECURITY,
-    QueryModel,
     error_responses,
     resource_blueprint,
 )
@@ -42,7 +41,13 @@ from app.scraping.fetch import (
 from app.scraping.posts import Post, PostsNotAvailable, chain_for
 from app.scraping.urls import CreatorRef, identify
 from app.security import Principal, api_key_required
-from app.v1.creators import MAX_URL_LENGTH, Platform, ProfileQuery, _principal, _target_url
+from app.v1.creators import (
+    CreatorQuery,
+    ProfileQuery,
+    _principal,
+    _target_url,
+    outlived_deadline,
+)
 
 bp = resource_blueprint(
     "creator_posts",
@@ -190,10 +195,7 @@ def get_posts(query: PostsQuery):
         if result.empty:
             return _refunded(principal, ref, result)
         if not settled:
-            raise UpstreamTimeout(
-                "The lookup outlived its deadline and was refunded; retry it.",
-                details={"reason": "deadline"},
-            )
+            raise outlived_deadline()
     return {
         "data": posts_service.answer(ref.platform, ref.handle, result, query.limit),
         "meta": {
@@ -227,19 +229,7 @@ def _refunded(
 # --- growth history ---------------------------------------------------------------------------
 
 
-class HistoryQuery(QueryModel):
-    url: str | None = Field(
-        None,
-        max_length=MAX_URL_LENGTH,
-        description="The creator's profile URL (https:// is assumed if missing).",
-        json_schema_extra={"example": "https://bsky.app/profile/jay.bsky.team"},
-    )
-    platform: Platform | None = Field(  # type: ignore[valid-type]
-        None, description="With `handle`, instead of `url`: the platform of the handle."
-    )
-    handle: str | None = Field(
-        None, max_length=100, description="With `platform`: the handle (a leading @ is fine)."
-    )
+class HistoryQuery(CreatorQuery):
     since: datetime | None = Field(
         None,
         description="Only points at or after this time (ISO 8601; without an offset it is UTC).",
