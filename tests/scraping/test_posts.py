@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.profiles import fetch_settings
-from app.scraping.fetch import CreatorNotFound, FetchSettings, UpstreamBlocked
+from app.scraping.fetch import CreatorNotFound, FetchSettings, UpstreamBlocked, UpstreamError
 from app.scraping.posts import (
     POSTS_CHAINS,
     PostsNotAvailable,
@@ -32,7 +32,7 @@ from app.scraping.posts import (
     youtube_page,
 )
 from app.scraping.posts.aggregates import FORMULAS, aggregate, posts_per_week
-from app.scraping.posts.base import Post
+from app.scraping.posts.base import Post, PostsPage, PostsSource, run_posts_chain
 from app.scraping.sources import lookup, target_of, twitch_helix, youtube_data_api
 from app.scraping.sources.base import Credentials, Kind, SourceFailed
 from tests.fixture_server import FIXTURES as PAGES
@@ -677,3 +677,37 @@ def test_twitch_bad_client_is_refused_and_blocked(server):
     assert caught.value.details["sources"][0]["reason"] == "invalid_client"
     (token,) = server.requests_to("id.twitch.tv")
     assert b"client_secret=bad" in token.body and "bad" not in json.dumps(caught.value.details)
+
+
+# --- the chain's fall-through on a parser that meets an unknown shape ---------------------------
+
+
+class _Crashing(PostsSource):
+    """A posts source whose parser meets a shape it does not know (no request is made)."""
+
+    name, platform, endpoint = "crashing", "bluesky", "none"
+
+    def fetch(self, target, client, credentials, limit):
+        raise KeyError("a field the parser expected")
+
+
+class _Answering(PostsSource):
+    """A posts source that answers two posts, oldest first (the chain sorts them)."""
+
+    name, platform, endpoint = "answering", "bluesky", "none"
+
+    def fetch(self, target, client, credentials, limit):
+        old = Post(id="1", type="text", published_at=datetime(2026, 1, 1, tzinfo=UTC))
+        new = Post(id="2", type="text", published_at=datetime(2026, 2, 1, tzinfo=UTC))
+        return PostsPage([old, new], 10, self.name)
+
+
+def test_a_posts_source_that_crashes_hands_over_like_a_broken_one():
+    target = target_of("https://bsky.app/profile/carol.test")
+    page = run_posts_chain([_Crashing(), _Answering()], target, FetchSettings(), 5)
+    assert page.source == "answering" and [p.id for p in page.posts] == ["2", "1"]
+    with pytest.raises(UpstreamError) as caught:
+        run_posts_chain([_Crashing()], target, FetchSettings(), 5)
+    assert caught.value.details["sources"] == [
+        {"source": "crashing", "failure": "broken", "reason": "source_error"}
+    ]

@@ -10,23 +10,20 @@ across sources: two sources would count the same post twice).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.scraping.fetch import FetchSettings
-from app.scraping.sources.base import Client, Credentials, Kind, SourceFailed, Target
-from app.scraping.sources.chain import _final_error, credentials_of
-
-log = logging.getLogger(__name__)
+from app.scraping.sources.base import Client, Credentials, SourceFailed, Target
+from app.scraping.sources.chain import _final_error, credentials_of, try_source
 
 PostType = Literal["video", "short", "image", "carousel", "text", "live", "stream"]
-_STOPS = frozenset({Kind.NOT_FOUND, Kind.NOT_ALLOWED, Kind.DEADLINE})
 
 
 class Post(BaseModel):
@@ -102,16 +99,12 @@ def run_posts_chain(
     client = Client(settings, time.monotonic() + settings.deadline)
     failures: list[tuple[str, SourceFailed]] = []
     for source in sources:
-        if not source.active(credentials):
-            failures.append((source.name, SourceFailed(Kind.NOT_CONFIGURED, "no_credentials")))
-            continue
-        try:
-            page = source.fetch(target, client, credentials, limit)
-        except SourceFailed as failure:
-            log.info("posts source %s failed: %s %s", source.name, failure.kind, failure.reason)
-            failures.append((source.name, failure))
-            if failure.kind in _STOPS:
-                break
+        page, stop = try_source(
+            source, credentials, partial(source.fetch, target, client, credentials, limit), failures
+        )
+        if stop:
+            break
+        if page is None:
             continue
         posts = sorted(page.posts, key=_newest_first)[:limit]
         return PostsPage(posts, page.followers, page.source, page.platform_user_id)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 from app.scraping.fetch import (
     CreatorNotFound,
@@ -52,6 +53,7 @@ _COUNTS = ("followers", "following", "posts", "likes")
 _LISTS = ("external_links", "emails")
 _SKIP = frozenset({"platform", "counts_approximate", "sources", *_LISTS})
 _STOPS = frozenset({Kind.NOT_FOUND, Kind.NOT_ALLOWED, Kind.DEADLINE})
+T = TypeVar("T")
 _REFUSALS = frozenset({Kind.REFUSED, Kind.RATE_LIMITED})
 _UNTRIED = frozenset({Kind.NOT_CONFIGURED, Kind.UNSUPPORTED})
 
@@ -138,20 +140,12 @@ def run_chain(sources: Sequence[Source], target: Target, settings: FetchSettings
     answered = False
     failures: list[tuple[str, SourceFailed]] = []
     for source in sources:
-        if not source.active(credentials):
-            failures.append((source.name, SourceFailed(Kind.NOT_CONFIGURED, "no_credentials")))
-            continue
-        try:
-            profile = source.fetch(target, client, credentials)
-        except SourceFailed as failure:
-            log.info("source %s failed: %s %s", source.name, failure.kind, failure.reason)
-            failures.append((source.name, failure))
-            if failure.kind in _STOPS:
-                break
-            continue
-        except Exception:  # a parser met a shape it does not know: the next source may not
-            log.exception("source %s failed unexpectedly", source.name)
-            failures.append((source.name, SourceFailed(Kind.BROKEN, "source_error")))
+        profile, stop = try_source(
+            source, credentials, partial(source.fetch, target, client, credentials), failures
+        )
+        if stop:
+            break
+        if profile is None:
             continue
         merged.add(profile)
         answered = True
@@ -160,6 +154,32 @@ def run_chain(sources: Sequence[Source], target: Target, settings: FetchSettings
     if answered:
         return merged.build()
     raise _final_error(failures)
+
+
+def try_source(
+    source: Any,
+    credentials: Credentials,
+    fetch: Callable[[], T],
+    failures: list[tuple[str, SourceFailed]],
+) -> tuple[T | None, bool]:
+    """One step of a chain (profile or posts): ``fetch()`` for ``source`` unless it is not
+    configured. Returns ``(answer, False)``, or ``(None, stop)`` after appending the failure to
+    ``failures``: a ``SourceFailed`` of a stopping kind (not found, not allowed, deadline) ends
+    the chain; any other, or an unexpected exception (a parser met a shape it does not know:
+    the next source may not), hands over as ``broken``."""
+    if not source.active(credentials):
+        failures.append((source.name, SourceFailed(Kind.NOT_CONFIGURED, "no_credentials")))
+        return None, False
+    try:
+        return fetch(), False
+    except SourceFailed as failure:
+        log.info("source %s failed: %s %s", source.name, failure.kind, failure.reason)
+        failures.append((source.name, failure))
+        return None, failure.kind in _STOPS
+    except Exception:
+        log.exception("source %s failed unexpectedly", source.name)
+        failures.append((source.name, SourceFailed(Kind.BROKEN, "source_error")))
+        return None, False
 
 
 def _final_error(failures: list[tuple[str, SourceFailed]]) -> FetchFailed:
