@@ -28,7 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import ConfigError
 from app.errors import RateLimited
-from app.limits import limiter
+from app.limits import limiter, on_storage
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,7 @@ def _failure_item() -> RateLimitItem:
 
 
 def _refuse(item: RateLimitItem, address: str) -> RateLimited:
-    try:
-        reset = limiter.limiter.get_window_stats(item, _FAILURES, address).reset_time
-    except Exception:  # storage trouble: say "a minute", never fail the request on it
-        reset = time.time() + 60
+    reset = on_storage(lambda s: s.get_window_stats(item, _FAILURES, address)).reset_time
     retry_after = max(1, int(reset - time.time()) + 1)
     return RateLimited(
         "Too many failed authentications from this address; wait before retrying.",
@@ -64,12 +61,7 @@ def check_address() -> None:
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
     item, address = _failure_item(), client_address()
-    try:
-        allowed = limiter.limiter.test(item, _FAILURES, address)
-    except Exception as exc:  # the limiter storage is down: do not refuse (app.limits' rule)
-        log.error("auth-failure limiter unavailable: %s", type(exc).__name__)
-        return
-    if not allowed:
+    if not on_storage(lambda s: s.test(item, _FAILURES, address)):
         raise _refuse(item, address)
 
 
@@ -79,12 +71,7 @@ def count_failure() -> None:
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
     item, address = _failure_item(), client_address()
-    try:
-        within = limiter.limiter.hit(item, _FAILURES, address)
-    except Exception as exc:
-        log.error("auth-failure limiter unavailable: %s", type(exc).__name__)
-        return
-    if not within:
+    if not on_storage(lambda s: s.hit(item, _FAILURES, address)):
         raise _refuse(item, address) from None
 
 

@@ -172,22 +172,17 @@ def api_key_required(cost: int | None = 0) -> Callable:
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
-        def charged(*args: Any, **kwargs: Any) -> Any:
-            if cost is not None:
-                charge(cost)
-            return view(*args, **kwargs)
-
-        limited = limits.api_key_limit(charged)
-
-        @wraps(view)
         def authenticated(*args: Any, **kwargs: Any) -> Any:
             try:
                 key_hash = presented_key_hash()
                 g.api_key_hash = key_hash
-                g.rate_plan = plan_cache.get(key_hash)
-                if g.rate_plan is None:  # a key not seen succeeding here: its address may pay
+                plan = plan_cache.get(key_hash)
+                if plan is None:  # a key not seen succeeding here: its address may pay
                     doors.check_address()
-                return limited(*args, **kwargs)
+                limits.hit_api_key_limit(key_hash, plan)
+                if cost is not None:
+                    charge(cost)
+                return view(*args, **kwargs)
             except InvalidApiKey:
                 doors.count_failure()  # raises 429 once the address's budget is spent
                 raise

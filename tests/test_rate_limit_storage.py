@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from app import limits
-from tests.conftest import app_for_tests, make_key, make_user
+from app.security import generate_api_key
+from tests.conftest import app_for_tests, assert_error, fresh_client, make_key, make_user
 
 
 @pytest.fixture
@@ -16,6 +17,7 @@ def app_with_dead_redis(database_url, app):
         # nothing listens on port 1: every storage call fails at once
         RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
         RATELIMIT_PLAN_LIMITS={"free": "2 per minute"},
+        RATELIMIT_AUTH_FAILURES="2 per minute",
         LOG_LEVEL="CRITICAL",
     ) as broken:
         yield broken
@@ -25,7 +27,71 @@ def app_with_dead_redis(database_url, app):
 def test_requests_pass_and_memory_fallback_still_limits(app_with_dead_redis, db):
     key = make_key(db, make_user(db, credits=1))
     client = app_with_dead_redis.test_client()
+    responses = [client.get("/v1/credits/balance", headers={"x-api-key": key}) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+    assert int(responses[2].headers["Retry-After"]) >= 1
+
+
+def test_failed_authentications_still_count_while_the_storage_is_down(app_with_dead_redis):
+    client = app_with_dead_redis.test_client()
+    unknown = generate_api_key().plaintext  # well-formed, but no such key
     statuses = [
-        client.get("/v1/credits/balance", headers={"x-api-key": key}).status_code for _ in range(3)
+        client.get("/v1/credits/balance", headers={"x-api-key": unknown}).status_code
+        for _ in range(3)
     ]
-    assert statuses == [200, 200, 429]
+    assert statuses == [401, 401, 429]
+
+
+def test_the_storage_is_used_again_once_it_answers(app, db, monkeypatch):
+    """A storage error sends counting to memory for STORAGE_RETRY seconds, then back."""
+    client = fresh_client(app)
+    key = make_key(db, make_user(db, credits=1))
+    storage = limits.limiter.limiter.storage
+    real_incr = storage.incr
+
+    def failing_incr(*args, **kwargs):
+        raise ConnectionError("storage down (test)")
+
+    monkeypatch.setattr(storage, "incr", failing_incr)
+    first = client.get("/v1/credits/balance", headers={"x-api-key": key})
+    monkeypatch.setattr(storage, "incr", real_incr)
+    in_memory = client.get("/v1/credits/balance", headers={"x-api-key": key})
+    monkeypatch.setattr(limits, "STORAGE_RETRY", 0.0)
+    limits._fallback.until = 0.0  # the retry time has come
+    back = client.get("/v1/credits/balance", headers={"x-api-key": key})
+
+    assert [first.status_code, in_memory.status_code, back.status_code] == [200, 200, 200]
+    # 60 per minute: the first two calls were counted in memory, the third by the storage
+    assert [r.headers["X-RateLimit-Remaining"] for r in (first, in_memory, back)] == [
+        "59",
+        "58",
+        "59",
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"RATELIMIT_PLAN_LIMITS": {"free": "lots"}},
+        {"RATELIMIT_PLAN_LIMITS": {"pro": "10 per minute"}},  # no limit for the default plan
+    ],
+)
+def test_malformed_plan_limits_fail_at_start_up(database_url, app, overrides):
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="RATELIMIT_"), app_for_tests(database_url, **overrides):
+        pass
+    limits.init_app(app)
+
+
+def test_a_429_of_the_per_key_limit_uses_the_envelope(database_url, app, db):
+    with app_for_tests(database_url, RATELIMIT_PLAN_LIMITS={"free": "1 per minute"}) as one:
+        client = fresh_client(one)
+        key = make_key(db, make_user(db, credits=1))
+        client.get("/v1/credits/balance", headers={"x-api-key": key})
+        limited = client.get("/v1/credits/balance", headers={"x-api-key": key})
+    limits.init_app(app)
+    assert_error(limited, 429, "rate_limited")
+    assert limited.headers["X-RateLimit-Limit"] == "1"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60

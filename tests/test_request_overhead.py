@@ -1,5 +1,6 @@
 """Per-request work that does not depend on the request is done once, not per request (issue 11):
-the query models' JSON schemas and the rate limiter's pass over limits no endpoint has."""
+the query models' JSON schemas, the rate limiter's pass over limits no endpoint has, and
+flask-limiter's generic per-view resolution for the per-key limit."""
 
 from __future__ import annotations
 
@@ -89,15 +90,26 @@ def _limit_resolutions(monkeypatch) -> list[str | None]:
     return calls
 
 
-def test_the_rate_limit_is_resolved_once_per_request(client, db, monkeypatch):
+def test_the_per_key_limit_is_one_storage_hit_without_flask_limiters_pass(client, db, monkeypatch):
+    from limits.strategies import FixedWindowRateLimiter
+
     _, key = make_funded_key(db, 0)
-    calls = _limit_resolutions(monkeypatch)
+    resolutions = _limit_resolutions(monkeypatch)
+    hits: list[tuple[str, ...]] = []
+    real_hit = FixedWindowRateLimiter.hit
+
+    def counting_hit(self, item, *identifiers, cost=1):
+        hits.append(identifiers)
+        return real_hit(self, item, *identifiers, cost=cost)
+
+    monkeypatch.setattr(FixedWindowRateLimiter, "hit", counting_hit)
 
     response = client.get("/v1/credits/balance", headers={"x-api-key": key})
 
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Remaining"].isdigit()
-    assert calls == ["v1.credits.get_balance"]
+    assert resolutions == []
+    assert [(prefix, scope) for prefix, _, scope in hits] == [("creatorscrape", "api_key")]
 
 
 def test_an_unlimited_endpoint_resolves_no_limit(client, monkeypatch):
