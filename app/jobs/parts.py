@@ -104,5 +104,6 @@ def finish(
             posts_error_code=posts_error[0] if posts_error else None,
             posts_error_message=posts_error[1] if posts_error else None,
             refund=refund,
+            fetch=False,
         )
     return status

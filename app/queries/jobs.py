@@ -338,6 +338,7 @@ def finish_item(
     posts_error_code: str | None = None,
     posts_error_message: str | None = None,
     refund: int | None = None,
+    fetch: bool = True,
 ) -> dict[str, Any] | None:
     """Move an item to ``succeeded`` or ``failed``, once: an item already final is left alone
     (returns None), so a redelivered task changes nothing. ``profile``/``cached`` or
@@ -347,11 +348,13 @@ def finish_item(
     than the price) go back with ``refund_credits(charge_ref, refund, '<job>:<item>')`` in the
     same transaction (the refund ref makes it exactly-once even beyond this check). One call
     (``private.finish_job_item``) that also updates the job's counters and ends the job after
-    its last item. Returns the updated job row. Raises ``ValueError`` for any other ``status``;
-    a ``refund`` outside ``0..price`` raises ``psycopg.errors.InvalidParameterValue``."""
+    its last item. Returns the updated job row; with ``fetch=False``, None without reading it
+    (inside ``conn.pipeline()`` reading a row costs a round trip of its own). Raises
+    ``ValueError`` for any other ``status``; a ``refund`` outside ``0..price`` raises
+    ``psycopg.errors.InvalidParameterValue``."""
     if status not in ("succeeded", "failed"):
         raise ValueError(f"not a final item status: {status}")
-    return conn.execute(
+    cur = conn.execute(
         sql.SQL(
             "select {cols} from private.finish_job_item(%(id)s, %(status)s, %(profile)s,"
             " %(cached)s, %(code)s, %(message)s, %(details)s, %(posts)s, %(posts_code)s,"
@@ -371,7 +374,8 @@ def finish_item(
             "refund": refund,
             **_WEBHOOK_TASK_ARGS,
         },
-    ).fetchone()
+    )
+    return cur.fetchone() if fetch else None
 
 
 def take_host_slot(conn: psycopg.Connection, host: str, spacing_ms: int) -> float | None:
