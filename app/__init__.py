@@ -72,7 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     input_rules.init_app(app)
     doors.init_app(app)
     db.init_app(app)
-    limits.init_app(app)
+    limits.init_app(app, doors.LIMIT_SETTINGS)
     tokens.init_app(app)
 
     from app import cli

@@ -108,7 +108,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Requests
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1_000_000, minimum=1024),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
-        # Rate limits: storage URI for flask-limiter and a limit string per plan.
+        # Rate limits (app.limits): counter storage URI and a limit string per plan.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_PLAN_LIMITS": _json_dict(env, "RATELIMIT_PLAN_LIMITS", DEFAULT_PLAN_RATE_LIMITS),
         "RATELIMIT_DEFAULT_PLAN": env.get("RATELIMIT_DEFAULT_PLAN", "free"),

@@ -1,5 +1,4 @@
-"""Rate limits on the doors that are not an API key's own calls (flask-limiter, same storage as
-``app.limits``):
+"""Rate limits on the doors that are not an API key's own calls (``app.limits``, same storage):
 
 - **Failed authentication, per client address** (``RATELIMIT_AUTH_FAILURES``, default 20 per
   minute): every 401 ``invalid_api_key`` / ``invalid_token`` counts one against the address.
@@ -19,21 +18,21 @@ forwarded headers are ignored).
 
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Flask, current_app, g, request
-from limits import RateLimitItem, parse
+from limits import RateLimitItem
+from limits.util import WindowStats
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import ConfigError
+from app import limits
 from app.errors import RateLimited
-from app.limits import limiter, on_storage
 
-log = logging.getLogger(__name__)
-
-_FAILURES = "auth_failures"
-_LIMIT_SETTINGS = ("RATELIMIT_AUTH_FAILURES", "RATELIMIT_BEARER", "RATELIMIT_AUTH_ENDPOINTS")
+FAILURES = "RATELIMIT_AUTH_FAILURES"
+BEARER = "RATELIMIT_BEARER"
+AUTH_ENDPOINTS = "RATELIMIT_AUTH_ENDPOINTS"
+#: The limit settings of this module (parsed and checked by ``app.limits.init_app``).
+LIMIT_SETTINGS = (FAILURES, BEARER, AUTH_ENDPOINTS)
 
 
 def client_address() -> str:
@@ -41,13 +40,8 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _failure_item() -> RateLimitItem:
-    return current_app.extensions["doors_failure_limit"]
-
-
-def _refuse(item: RateLimitItem, address: str) -> RateLimited:
-    reset = on_storage(lambda s: s.get_window_stats(item, _FAILURES, address)).reset_time
-    retry_after = max(1, int(reset - time.time()) + 1)
+def _refuse(window: WindowStats) -> RateLimited:
+    retry_after = max(1, int(window.reset_time - time.time()) + 1)
     return RateLimited(
         "Too many failed authentications from this address; wait before retrying.",
         details={"retry_after": retry_after},
@@ -55,24 +49,24 @@ def _refuse(item: RateLimitItem, address: str) -> RateLimited:
     )
 
 
+def _failure_limit() -> RateLimitItem:
+    return current_app.extensions["rate_limit_items"][FAILURES]
+
+
 def check_address() -> None:
     """Before an unproven credential costs a database call: 429 ``rate_limited`` when this
     address has spent its failed-authentication budget."""
-    if not current_app.config["RATELIMIT_ENABLED"]:
-        return
-    item, address = _failure_item(), client_address()
-    if not on_storage(lambda s: s.test(item, _FAILURES, address)):
-        raise _refuse(item, address)
+    window = limits.spent(_failure_limit(), client_address(), "auth_failures")
+    if window is not None:
+        raise _refuse(window)
 
 
 def count_failure() -> None:
     """Count one failed authentication against the address; call it where the 401 is about to
     be raised. Raises 429 ``rate_limited`` instead when the budget is spent."""
-    if not current_app.config["RATELIMIT_ENABLED"]:
-        return
-    item, address = _failure_item(), client_address()
-    if not on_storage(lambda s: s.hit(item, _FAILURES, address)):
-        raise _refuse(item, address) from None
+    counted = limits.count(_failure_limit(), client_address(), "auth_failures")
+    if counted is not None and not counted[0]:
+        raise _refuse(counted[1]) from None
 
 
 def _bearer_key() -> str:
@@ -85,28 +79,14 @@ def _address_key() -> str:
 
 
 #: Per-user limit of the dashboard (Bearer) endpoints; applied by ``bearer_required``.
-bearer_limit = limiter.shared_limit(
-    lambda: current_app.config["RATELIMIT_BEARER"], scope="bearer", key_func=_bearer_key
-)
+bearer_limit = limits.limited(BEARER, "bearer", _bearer_key)
 
 #: Per-address limit of sign-up, login and refresh (decorate those views).
-auth_endpoint_limit = limiter.shared_limit(
-    lambda: current_app.config["RATELIMIT_AUTH_ENDPOINTS"],
-    scope="auth_endpoints",
-    key_func=_address_key,
-)
+auth_endpoint_limit = limits.limited(AUTH_ENDPOINTS, "auth_endpoints", _address_key)
 
 
 def init_app(app: Flask) -> None:
-    """Check the limit strings (``ConfigError`` when malformed) and trust ``TRUSTED_PROXIES``
-    proxies for the client address."""
-    for name in _LIMIT_SETTINGS:
-        try:
-            parsed = parse(app.config[name])
-        except ValueError as exc:
-            raise ConfigError(f"{name} must be a rate limit like '20 per minute'") from exc
-        if name == "RATELIMIT_AUTH_FAILURES":
-            app.extensions["doors_failure_limit"] = parsed
+    """Trust ``TRUSTED_PROXIES`` proxies for the client address."""
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)

@@ -41,7 +41,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("pool checkout (+ health check)", ("psycopg_pool/",)),
     ("SQL call (spend_credits)", ("psycopg/",)),
     ("logging (JSON access line)", ("logging/__init__", "app/logs.py")),
-    ("rate limiter (flask-limiter)", ("flask_limiter/", "limits/")),
+    ("rate limiter (app.limits on the limits library)", ("app/limits.py", "limits/")),
     ("JSON response", ("json/",)),
     ("key validation (format, hash)", ("security.py",)),
     ("request id, access-log fields", ("app/__init__.py",)),

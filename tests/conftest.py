@@ -25,7 +25,6 @@ from psycopg.rows import dict_row
 from werkzeug.serving import make_server
 
 from app import create_app, migrate
-from app.limits import limiter
 from app.security import generate_api_key
 from app.tokens import mint_access_token
 
@@ -83,7 +82,7 @@ def app_for_tests(database_url: str, **overrides) -> Iterator[OpenAPI]:
 
 def fresh_client(flask_app: Flask) -> FlaskClient:
     """A test client of ``flask_app``, after resetting the shared rate-limit counters."""
-    limiter.reset()
+    flask_app.extensions["rate_limits"].reset()
     return flask_app.test_client()
 
 

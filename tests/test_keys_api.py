@@ -13,7 +13,6 @@ import jwt
 import psycopg
 import pytest
 
-from app.limits import limiter
 from app.security import is_well_formed
 from tests.conftest import (
     app_for_tests,
@@ -308,7 +307,7 @@ def test_rotation_grace_keys_are_capped_at_twice_the_limit(small_app, small_clie
 
 
 def test_concurrent_creates_never_exceed_the_limit(app, db):
-    limiter.reset()
+    app.extensions["rate_limits"].reset()
     user = make_user(db)
     headers = bearer_for(app, user)
     attempts = 16

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from app import limits
 from app.security import generate_api_key
 from tests.conftest import app_for_tests, assert_error, fresh_client, make_key, make_user
 
 
 @pytest.fixture
-def app_with_dead_redis(database_url, app):
+def app_with_dead_redis(database_url):
     with app_for_tests(
         database_url,
         # nothing listens on port 1: every storage call fails at once
@@ -21,7 +20,6 @@ def app_with_dead_redis(database_url, app):
         LOG_LEVEL="CRITICAL",
     ) as broken:
         yield broken
-    limits.init_app(app)  # rebind the shared limiter to the session app's memory storage
 
 
 def test_requests_pass_and_memory_fallback_still_limits(app_with_dead_redis, db):
@@ -47,18 +45,17 @@ def test_the_storage_is_used_again_once_it_answers(app, db, monkeypatch):
     """A storage error sends counting to memory for STORAGE_RETRY seconds, then back."""
     client = fresh_client(app)
     key = make_key(db, make_user(db, credits=1))
-    storage = limits.limiter.limiter.storage
-    real_incr = storage.incr
+    counters = app.extensions["rate_limits"]
+    real_incr = counters.storage.storage.incr
 
     def failing_incr(*args, **kwargs):
         raise ConnectionError("storage down (test)")
 
-    monkeypatch.setattr(storage, "incr", failing_incr)
+    monkeypatch.setattr(counters.storage.storage, "incr", failing_incr)
     first = client.get("/v1/credits/balance", headers={"x-api-key": key})
-    monkeypatch.setattr(storage, "incr", real_incr)
+    monkeypatch.setattr(counters.storage.storage, "incr", real_incr)
     in_memory = client.get("/v1/credits/balance", headers={"x-api-key": key})
-    monkeypatch.setattr(limits, "STORAGE_RETRY", 0.0)
-    limits._fallback.until = 0.0  # the retry time has come
+    counters.down_until = 0.0  # STORAGE_RETRY seconds have passed
     back = client.get("/v1/credits/balance", headers={"x-api-key": key})
 
     assert [first.status_code, in_memory.status_code, back.status_code] == [200, 200, 200]
@@ -77,21 +74,19 @@ def test_the_storage_is_used_again_once_it_answers(app, db, monkeypatch):
         {"RATELIMIT_PLAN_LIMITS": {"pro": "10 per minute"}},  # no limit for the default plan
     ],
 )
-def test_malformed_plan_limits_fail_at_start_up(database_url, app, overrides):
+def test_malformed_plan_limits_fail_at_start_up(database_url, overrides):
     from app.config import ConfigError
 
     with pytest.raises(ConfigError, match="RATELIMIT_"), app_for_tests(database_url, **overrides):
         pass
-    limits.init_app(app)
 
 
-def test_a_429_of_the_per_key_limit_uses_the_envelope(database_url, app, db):
+def test_a_429_of_the_per_key_limit_uses_the_envelope(database_url, db):
     with app_for_tests(database_url, RATELIMIT_PLAN_LIMITS={"free": "1 per minute"}) as one:
         client = fresh_client(one)
         key = make_key(db, make_user(db, credits=1))
         client.get("/v1/credits/balance", headers={"x-api-key": key})
         limited = client.get("/v1/credits/balance", headers={"x-api-key": key})
-    limits.init_app(app)
     assert_error(limited, 429, "rate_limited")
     assert limited.headers["X-RateLimit-Limit"] == "1"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60

@@ -1,6 +1,6 @@
 """Per-request work that does not depend on the request is done once, not per request (issue 11):
-the query models' JSON schemas, the rate limiter's pass over limits no endpoint has, and
-flask-limiter's generic per-view resolution for the per-key limit."""
+the query models' JSON schemas; and the rate limit of a call is one counter hit, with no
+per-request pass over limits the endpoint does not have."""
 
 from __future__ import annotations
 
@@ -75,45 +75,41 @@ def test_the_shared_schema_is_read_only_and_a_call_with_arguments_is_fresh(app):
     assert PageQuery.model_json_schema()["properties"]["limit"]["maximum"] == 100
 
 
-def _limit_resolutions(monkeypatch) -> list[str | None]:
-    """Record every time flask-limiter resolves the limits of a request (a spy)."""
-    from flask_limiter._manager import LimitManager
+def _counter_calls(monkeypatch) -> list[tuple[str, tuple[str, ...]]]:
+    """Record every rate-limit counter hit and test, with its identifiers (a spy: the real
+    methods still run)."""
+    from limits.strategies import FixedWindowRateLimiter
 
-    calls: list[str | None] = []
-    real = LimitManager.resolve_limits
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    real_hit, real_test = FixedWindowRateLimiter.hit, FixedWindowRateLimiter.test
 
-    def counting(self, app, endpoint, *args, **kwargs):
-        calls.append(endpoint)
-        return real(self, app, endpoint, *args, **kwargs)
+    def hit(self, item, *identifiers, cost=1):
+        calls.append(("hit", identifiers))
+        return real_hit(self, item, *identifiers, cost=cost)
 
-    monkeypatch.setattr(LimitManager, "resolve_limits", counting)
+    def test(self, item, *identifiers, cost=1):
+        calls.append(("test", identifiers))
+        return real_test(self, item, *identifiers, cost=cost)
+
+    monkeypatch.setattr(FixedWindowRateLimiter, "hit", hit)
+    monkeypatch.setattr(FixedWindowRateLimiter, "test", test)
     return calls
 
 
-def test_the_per_key_limit_is_one_storage_hit_without_flask_limiters_pass(client, db, monkeypatch):
-    from limits.strategies import FixedWindowRateLimiter
-
+def test_a_known_keys_call_is_one_counter_hit(client, db, monkeypatch):
     _, key = make_funded_key(db, 0)
-    resolutions = _limit_resolutions(monkeypatch)
-    hits: list[tuple[str, ...]] = []
-    real_hit = FixedWindowRateLimiter.hit
-
-    def counting_hit(self, item, *identifiers, cost=1):
-        hits.append(identifiers)
-        return real_hit(self, item, *identifiers, cost=cost)
-
-    monkeypatch.setattr(FixedWindowRateLimiter, "hit", counting_hit)
+    assert client.get("/v1/credits/balance", headers={"x-api-key": key}).status_code == 200
+    calls = _counter_calls(monkeypatch)
 
     response = client.get("/v1/credits/balance", headers={"x-api-key": key})
 
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Remaining"].isdigit()
-    assert resolutions == []
-    assert [(prefix, scope) for prefix, _, scope in hits] == [("creatorscrape", "api_key")]
+    assert [(kind, ids[0], ids[2]) for kind, ids in calls] == [("hit", "creatorscrape", "api_key")]
 
 
-def test_an_unlimited_endpoint_resolves_no_limit(client, monkeypatch):
-    calls = _limit_resolutions(monkeypatch)
+def test_an_unlimited_endpoint_touches_no_counter(client, monkeypatch):
+    calls = _counter_calls(monkeypatch)
 
     response = client.get("/v1/openapi.json")
 
