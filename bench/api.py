@@ -13,6 +13,11 @@ on the machine falls on both alike. The balance call authenticates the key (form
 one spend_credits round trip). The cache-hit case is ``GET /v1/creators/profile`` for a creator
 already cached: the cache read, the charge (1 credit) and the lookup-history row in one SQL call
 (``begin_profile_lookup``). Logs at WARNING (no access line).
+
+Besides req/s and latency, each route's CPU microseconds per request: ``server`` is the gunicorn
+process tree serving it (arbiter and worker; user + system time, psutil), ``pg`` every process
+of the Postgres server (postmaster and backends), both over that route's slices divided by its
+requests. Also printed: the ratios to the no-op route of req/s and of p99 latency.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -37,6 +43,7 @@ from app.queries import keys as key_queries
 from app.scraping.models import CreatorProfile
 from app.security import generate_api_key
 from bench import _pg
+from bench.jobs import cpu_seconds, postgres_processes
 
 CACHED_PROFILE_PATH = "/v1/creators/profile?platform=youtube&handle=mkbhd"
 
@@ -130,17 +137,39 @@ def load(port: int, path: str, headers: dict[str, str], clients: int, seconds: f
     return summary(*load_raw(port, path, headers, clients, seconds))
 
 
+def tree(process: psutil.Process) -> list[psutil.Process]:
+    """``process`` and its children (a gunicorn arbiter and its worker)."""
+    return [process, *process.children(recursive=True)]
+
+
 def interleaved(targets, clients: int, seconds: float, rounds: int) -> list[tuple[str, tuple]]:
-    """Load each ``(name, port, path, headers)`` of ``targets`` for ``seconds`` in total, in
-    ``rounds`` alternating slices, so that a change in the machine's load (it is shared) hits
-    every route alike. Returns ``(name, load summary)`` per target."""
-    collected = {name: ([], 0.0, 0) for name, *_ in targets}
+    """Load each ``(name, port, path, headers, server, postgres)`` of ``targets`` for
+    ``seconds`` in total, in ``rounds`` alternating slices, so that a change in the machine's
+    load (it is shared) hits every route alike; ``server`` and ``postgres`` are the processes
+    whose CPU time is counted for that route. Returns ``(name, load summary + (server CPU us
+    per request, Postgres CPU us per request))`` per target."""
+    collected = {name: ([], 0.0, 0, 0.0, 0.0) for name, *_ in targets}
     for _ in range(rounds):
-        for name, port, path, headers in targets:
+        for name, port, path, headers, server, postgres in targets:
+            cpu_before = cpu_seconds(tree(server)), cpu_seconds(postgres_processes(postgres))
             latencies, elapsed, errors = load_raw(port, path, headers, clients, seconds / rounds)
+            server_cpu = cpu_seconds(tree(server)) - cpu_before[0]
+            postgres_cpu = cpu_seconds(postgres_processes(postgres)) - cpu_before[1]
             total = collected[name]
-            collected[name] = (total[0] + latencies, total[1] + elapsed, total[2] + errors)
-    return [(name, summary(*collected[name])) for name, *_ in targets]
+            collected[name] = (
+                total[0] + latencies,
+                total[1] + elapsed,
+                total[2] + errors,
+                total[3] + server_cpu,
+                total[4] + postgres_cpu,
+            )
+    rows = []
+    for name, *_ in targets:
+        latencies, elapsed, errors, server_cpu, postgres_cpu = collected[name]
+        per_request = 1e6 / max(1, len(latencies))
+        cpu = (server_cpu * per_request, postgres_cpu * per_request)
+        rows.append((name, (*summary(latencies, elapsed, errors), *cpu)))
+    return rows
 
 
 def main() -> None:
@@ -177,10 +206,26 @@ def main() -> None:
         balance_headers = {"x-api-key": new_key.plaintext}
         load(api_port, "/v1/credits/balance", balance_headers, 2, 1)  # warm-up
         load(noop_port, "/noop", {}, 2, 1)
+        api_process, noop_process = psutil.Process(api.pid), psutil.Process(noop.pid)
+        postgres = server
         targets = [
-            ("GET /v1/credits/balance", api_port, "/v1/credits/balance", balance_headers),
-            ("GET /noop (bare Flask)", noop_port, "/noop", {}),
-            ("GET /v1/creators/profile hit", api_port, CACHED_PROFILE_PATH, balance_headers),
+            (
+                "GET /v1/credits/balance",
+                api_port,
+                "/v1/credits/balance",
+                balance_headers,
+                api_process,
+                postgres,
+            ),
+            ("GET /noop (bare Flask)", noop_port, "/noop", {}, noop_process, postgres),
+            (
+                "GET /v1/creators/profile hit",
+                api_port,
+                CACHED_PROFILE_PATH,
+                balance_headers,
+                api_process,
+                postgres,
+            ),
         ]
         rows = interleaved(targets, args.clients, args.seconds, args.rounds)
     finally:
@@ -193,12 +238,22 @@ def main() -> None:
         f"gunicorn {' '.join(flags)} --workers {args.workers},"
         f" clients={args.clients}, {args.seconds:.0f} s each in {args.rounds} alternating slices"
     )
-    print(f"{'route':<26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
-    for name, (rate, p50, p99, errors) in rows:
-        print(f"{name:<26} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>8}")
-    api_rate, noop_rate = rows[0][1][0], rows[1][1][0]
-    print(f"ratio balance/noop: {api_rate / noop_rate:.2f}")
-    print(f"ratio profile cache hit/noop: {rows[2][1][0] / noop_rate:.2f}")
+    print(
+        f"{'route':<28} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'non-200':>7}"
+        f" {'server us/req':>13} {'pg us/req':>9}"
+    )
+    for name, (rate, p50, p99, errors, server_us, postgres_us) in rows:
+        print(
+            f"{name:<28} {rate:>7.0f} {p50:>7.2f} {p99:>7.2f} {errors:>7}"
+            f" {server_us:>13.0f} {postgres_us:>9.0f}"
+        )
+    (api_rate, _, api_p99, *_), (noop_rate, _, noop_p99, *_) = rows[0][1], rows[1][1]
+    hit_rate, _, hit_p99, *_ = rows[2][1]
+    print(f"ratio balance/noop: {api_rate / noop_rate:.2f} req/s, {api_p99 / noop_p99:.2f}x p99")
+    print(
+        f"ratio profile cache hit/noop: {hit_rate / noop_rate:.2f} req/s,"
+        f" {hit_p99 / noop_p99:.2f}x p99"
+    )
 
 
 def seed_cached_profile(conn: psycopg.Connection, user_id: object) -> None:
