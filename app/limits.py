@@ -20,7 +20,7 @@ storage is down, requests are NOT refused: limits are counted in process memory 
 This is the ``limits`` library used directly rather than through flask-limiter: flask-limiter's
 per-request machinery (resolving each view's limits, exemption scopes and meta limits through
 Flask's context locals, plus its before-request, after-request and teardown hooks on every
-request) was a quarter of the CPU of a ``GET /v1/credits/balance`` (``bench/README.md``).
+request) was about 30 % of the CPU of a ``GET /v1/credits/balance`` (``bench/README.md``).
 """
 
 from __future__ import annotations
