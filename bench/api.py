@@ -142,18 +142,20 @@ def tree(process: psutil.Process) -> list[psutil.Process]:
     return [process, *process.children(recursive=True)]
 
 
-def interleaved(targets, clients: int, seconds: float, rounds: int) -> list[tuple[str, tuple]]:
-    """Load each ``(name, port, path, headers, server, postgres)`` of ``targets`` for
-    ``seconds`` in total, in ``rounds`` alternating slices, so that a change in the machine's
-    load (it is shared) hits every route alike; ``server`` and ``postgres`` are the processes
-    whose CPU time is counted for that route. Returns ``(name, load summary + (server CPU us
-    per request, Postgres CPU us per request))`` per target."""
+def interleaved(
+    targets, clients: int, seconds: float, rounds: int, postgres
+) -> list[tuple[str, tuple]]:
+    """Load each ``(name, port, path, headers, gunicorn)`` of ``targets`` for ``seconds`` in
+    total, in ``rounds`` alternating slices, so that a change in the machine's load (it is
+    shared) hits every route alike. The CPU time of the target's ``gunicorn`` process tree and
+    of the ``postgres`` server (a pgserver) is counted per route. Returns ``(name, load summary
+    + (server CPU us per request, Postgres CPU us per request))`` per target."""
     collected = {name: ([], 0.0, 0, 0.0, 0.0) for name, *_ in targets}
     for _ in range(rounds):
-        for name, port, path, headers, server, postgres in targets:
-            cpu_before = cpu_seconds(tree(server)), cpu_seconds(postgres_processes(postgres))
+        for name, port, path, headers, gunicorn in targets:
+            cpu_before = cpu_seconds(tree(gunicorn)), cpu_seconds(postgres_processes(postgres))
             latencies, elapsed, errors = load_raw(port, path, headers, clients, seconds / rounds)
-            server_cpu = cpu_seconds(tree(server)) - cpu_before[0]
+            server_cpu = cpu_seconds(tree(gunicorn)) - cpu_before[0]
             postgres_cpu = cpu_seconds(postgres_processes(postgres)) - cpu_before[1]
             total = collected[name]
             collected[name] = (
@@ -207,7 +209,6 @@ def main() -> None:
         load(api_port, "/v1/credits/balance", balance_headers, 2, 1)  # warm-up
         load(noop_port, "/noop", {}, 2, 1)
         api_process, noop_process = psutil.Process(api.pid), psutil.Process(noop.pid)
-        postgres = server
         targets = [
             (
                 "GET /v1/credits/balance",
@@ -215,19 +216,17 @@ def main() -> None:
                 "/v1/credits/balance",
                 balance_headers,
                 api_process,
-                postgres,
             ),
-            ("GET /noop (bare Flask)", noop_port, "/noop", {}, noop_process, postgres),
+            ("GET /noop (bare Flask)", noop_port, "/noop", {}, noop_process),
             (
                 "GET /v1/creators/profile hit",
                 api_port,
                 CACHED_PROFILE_PATH,
                 balance_headers,
                 api_process,
-                postgres,
             ),
         ]
-        rows = interleaved(targets, args.clients, args.seconds, args.rounds)
+        rows = interleaved(targets, args.clients, args.seconds, args.rounds, server)
     finally:
         api.terminate()
         noop.terminate()
