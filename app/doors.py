@@ -18,8 +18,6 @@ forwarded headers are ignored).
 
 from __future__ import annotations
 
-import time
-
 from flask import Flask, current_app, g, request
 from limits import RateLimitItem
 from limits.util import WindowStats
@@ -41,7 +39,7 @@ def client_address() -> str:
 
 
 def _refuse(window: WindowStats) -> RateLimited:
-    retry_after = max(1, int(window.reset_time - time.time()) + 1)
+    retry_after = limits.retry_after(window)
     return RateLimited(
         "Too many failed authentications from this address; wait before retrying.",
         details={"retry_after": retry_after},

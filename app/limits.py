@@ -120,7 +120,12 @@ def enforce(item: RateLimitItem, who: str, scope: str) -> None:
         "X-RateLimit-Reset": str(reset),
     }
     if not allowed:
-        raise RateLimited(headers={"Retry-After": str(max(1, int(reset - time.time())))})
+        raise RateLimited(headers={"Retry-After": str(retry_after(window))})
+
+
+def retry_after(window: WindowStats) -> int:
+    """Whole seconds until ``window`` resets, rounded up, at least 1: a ``Retry-After``."""
+    return max(1, int(window.reset_time - time.time()) + 1)
 
 
 def limited(setting: str, scope: str, who: Callable[[], str]) -> Callable:

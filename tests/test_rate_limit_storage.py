@@ -90,3 +90,16 @@ def test_a_429_of_the_per_key_limit_uses_the_envelope(database_url, db):
     assert_error(limited, 429, "rate_limited")
     assert limited.headers["X-RateLimit-Limit"] == "1"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+def test_retry_after_never_ends_before_the_window():
+    import time
+
+    from limits.util import WindowStats
+
+    from app.limits import retry_after
+
+    now = time.time()
+    assert retry_after(WindowStats(now + 59.3, 0)) == 60  # 59 would come back 0.3 s too early
+    assert retry_after(WindowStats(now + 0.2, 0)) == 1
+    assert retry_after(WindowStats(now - 5, 0)) == 1  # already reset: still at least 1
